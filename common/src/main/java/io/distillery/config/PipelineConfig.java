@@ -1,0 +1,147 @@
+package io.distillery.config;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import com.typesafe.config.ConfigRenderOptions;
+import io.distillery.errors.BadInputException;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The typed view of one pipeline configuration (the {@code distillery} block). Each stage reads
+ * its own settings record; {@link #section(String)} renders a subtree as JSON for provenance.
+ */
+public record PipelineConfig(Config raw,
+                             String runDir,
+                             SparkSettings spark,
+                             DataSettings data,
+                             TeacherSettings teacher,
+                             PrecomputeSettings precompute,
+                             StudentSettings student,
+                             DistillSettings distill,
+                             EvaluateSettings evaluate) {
+
+    static PipelineConfig from(Config c) {
+        try {
+            return new PipelineConfig(c,
+                    c.getString("run-dir"),
+                    SparkSettings.from(c.getConfig("spark")),
+                    DataSettings.from(c.getConfig("data")),
+                    TeacherSettings.from(c.getConfig("teacher")),
+                    PrecomputeSettings.from(c.getConfig("precompute")),
+                    StudentSettings.from(c.getConfig("student")),
+                    DistillSettings.from(c.getConfig("distill")),
+                    EvaluateSettings.from(c.getConfig("evaluate")));
+        } catch (ConfigException e) {
+            throw new BadInputException("config: " + e.getMessage(), e);
+        }
+    }
+
+    /** A subtree rendered as compact JSON with sorted keys: the stage's part of a provenance record. */
+    public String section(String path) {
+        return raw.getValue(path).render(ConfigRenderOptions.concise().setJson(true));
+    }
+
+    /** The whole pipeline as readable HOCON, as written into reports. */
+    public String render() {
+        return raw.root().render(ConfigRenderOptions.defaults().setOriginComments(false).setComments(false));
+    }
+
+    public record SparkSettings(String master, String appName, Map<String, String> conf) {
+        static SparkSettings from(Config c) {
+            Map<String, String> conf = new LinkedHashMap<>();
+            Config confTree = c.getConfig("conf");
+            for (var e : confTree.entrySet()) {
+                // Spark keys contain dots, which HOCON reads as nesting; quoted keys come back with quotes.
+                conf.put(e.getKey().replace("\"", ""), String.valueOf(e.getValue().unwrapped()));
+            }
+            return new SparkSettings(c.getString("master"), c.getString("app-name"), conf);
+        }
+    }
+
+    public record DataSettings(String name, String format, String path, List<String> classNames,
+                               List<Integer> imageSize, double validationFraction, double testFraction,
+                               int limit, int shardRows, long seed) {
+        static DataSettings from(Config c) {
+            DataSettings d = new DataSettings(c.getString("name"), c.getString("format"), c.getString("path"),
+                    c.getStringList("class-names"), c.getIntList("image-size"),
+                    c.getDouble("validation-fraction"), c.getDouble("test-fraction"),
+                    c.getInt("limit"), c.getInt("shard-rows"), c.getLong("seed"));
+            Check.oneOf("data.format", d.format, List.of("idx", "cifar10", "cifar100", "image-folder"));
+            Check.fraction("data.validation-fraction", d.validationFraction);
+            Check.fraction("data.test-fraction", d.testFraction);
+            Check.atLeast("data.shard-rows", d.shardRows, 1);
+            Check.atLeast("data.limit", d.limit, 0);
+            if (d.imageSize.size() != 3) {
+                throw new BadInputException("config key 'data.image-size' must be [height, width, channels], got " + d.imageSize);
+            }
+            return d;
+        }
+    }
+
+    public record TeacherSettings(String name, String importPath, ModelSpec model, TrainSettings train) {
+        static TeacherSettings from(Config c) {
+            return new TeacherSettings(Check.name("teacher.name", c.getString("name")), c.getString("import"),
+                    ModelSpec.from("teacher.model", c.getConfig("model")), TrainSettings.from("teacher.train", c.getConfig("train")));
+        }
+
+        public boolean imported() {
+            return !importPath.isBlank();
+        }
+    }
+
+    public record PrecomputeSettings(List<String> taps, String tapEncoding, String logitsEncoding, int batchSize,
+                                     List<String> splits) {
+        static PrecomputeSettings from(Config c) {
+            PrecomputeSettings p = new PrecomputeSettings(c.getStringList("taps"), c.getString("tap-encoding"),
+                    c.getString("logits-encoding"), c.getInt("batch-size"), c.getStringList("splits"));
+            Check.atLeast("precompute.batch-size", p.batchSize, 1);
+            for (String split : p.splits) {
+                Check.oneOf("precompute.splits", split, List.of("train", "validation", "test"));
+            }
+            return p;
+        }
+    }
+
+    public record StudentSettings(String name, ModelSpec model) {
+        static StudentSettings from(Config c) {
+            return new StudentSettings(Check.name("student.name", c.getString("name")), ModelSpec.from("student.model", c.getConfig("model")));
+        }
+    }
+
+    public record DistillSettings(TrainSettings train, double ceWeight, double kdWeight, double temperature,
+                                  double hintWeight, String hintStudentLayer, String hintTeacherTap) {
+        static DistillSettings from(Config c) {
+            DistillSettings d = new DistillSettings(TrainSettings.from("distill.train", c.getConfig("train")),
+                    c.getDouble("loss.ce-weight"), c.getDouble("loss.kd-weight"), c.getDouble("loss.temperature"),
+                    c.getDouble("loss.hint-weight"), c.getString("hint.student-layer"), c.getString("hint.teacher-tap"));
+            Check.atLeast("distill.loss.ce-weight", d.ceWeight, 0);
+            Check.atLeast("distill.loss.kd-weight", d.kdWeight, 0);
+            Check.atLeast("distill.loss.hint-weight", d.hintWeight, 0);
+            if (d.temperature <= 0) {
+                throw new BadInputException("config key 'distill.loss.temperature' must be > 0, got " + d.temperature);
+            }
+            if (d.hintWeight > 0 && (d.hintStudentLayer.isBlank() || d.hintTeacherTap.isBlank())) {
+                throw new BadInputException("config: distill.loss.hint-weight > 0 needs distill.hint.student-layer and distill.hint.teacher-tap");
+            }
+            if (d.ceWeight + d.kdWeight + d.hintWeight == 0) {
+                throw new BadInputException("config: distill.loss weights are all zero; nothing to train");
+            }
+            return d;
+        }
+
+        public boolean usesHint() {
+            return hintWeight > 0;
+        }
+    }
+
+    public record EvaluateSettings(int speedImages, List<Integer> speedBatchSizes, int warmupBatches) {
+        static EvaluateSettings from(Config c) {
+            EvaluateSettings e = new EvaluateSettings(c.getInt("speed-images"), c.getIntList("speed-batch-sizes"), c.getInt("warmup-batches"));
+            Check.atLeast("evaluate.speed-images", e.speedImages, 1);
+            return e;
+        }
+    }
+}

@@ -1,0 +1,30 @@
+package io.distillery.config;
+
+import com.typesafe.config.Config;
+
+import java.io.Serializable;
+import java.util.List;
+
+/** How one model is trained with parameter averaging: the same schema for teacher, student and baseline. */
+public record TrainSettings(int epochs, int batchSize, double learningRate, String lrSchedule, double l2,
+                            int workers, int averagingFrequency, int threadsPerWorker, long seed) implements Serializable {
+
+    static TrainSettings from(String where, Config c) {
+        TrainSettings t = new TrainSettings(c.getInt("epochs"), c.getInt("batch-size"), c.getDouble("learning-rate"),
+                c.getString("lr-schedule"), c.getDouble("l2"), c.getInt("workers"), c.getInt("averaging-frequency"),
+                c.getInt("threads-per-worker"), c.getLong("seed"));
+        Check.atLeast(where + ".epochs", t.epochs, 1);
+        Check.atLeast(where + ".batch-size", t.batchSize, 1);
+        Check.positive(where + ".learning-rate", t.learningRate);
+        Check.oneOf(where + ".lr-schedule", t.lrSchedule, List.of("linear", "constant"));
+        Check.atLeast(where + ".l2", t.l2, 0);
+        Check.atLeast(where + ".workers", t.workers, 0);
+        Check.atLeast(where + ".averaging-frequency", t.averagingFrequency, 1);
+        Check.atLeast(where + ".threads-per-worker", t.threadsPerWorker, 0);
+        return t;
+    }
+
+    public TrainSettings withEpochs(int newEpochs) {
+        return new TrainSettings(newEpochs, batchSize, learningRate, lrSchedule, l2, workers, averagingFrequency, threadsPerWorker, seed);
+    }
+}

@@ -1,0 +1,24 @@
+package io.distillery.method;
+
+import io.distillery.tensor.TensorEncoding;
+
+import java.io.Serializable;
+
+/** Where the labels of one output head come from: the example's class, or a stored teacher column. */
+public sealed interface LabelSource extends Serializable {
+
+    /** Width of one example's label row. */
+    int width();
+
+    /** One-hot of the examples table's {@code label}. */
+    record ClassLabels(int classes) implements LabelSource {
+        @Override
+        public int width() {
+            return classes;
+        }
+    }
+
+    /** A binary tensor column of the teacher outputs (logits or a tap), decoded and flattened. */
+    record TeacherColumn(String column, TensorEncoding encoding, int width) implements LabelSource {
+    }
+}

@@ -1,0 +1,110 @@
+package io.distillery.train;
+
+import io.distillery.data.ImageShape;
+import io.distillery.errors.BadInputException;
+import io.distillery.method.LabelSource;
+import io.distillery.runtime.Nd4jRuntime;
+import io.distillery.table.ExamplesTable;
+import io.distillery.tensor.TensorEncoding;
+import org.apache.spark.sql.Row;
+import org.nd4j.linalg.dataset.api.MultiDataSet;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.Serializable;
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+
+/**
+ * Turns rows of (examples ⨝ teacher outputs) into MultiDataSet minibatches on the executor: features
+ * are the NCHW image in [0, 1], labels follow the heads' {@link LabelSource}s in order. Nothing is
+ * collected: batches are built as the partition streams by.
+ */
+public final class BatchAssembler implements Serializable {
+    private final ImageShape shape;
+    private final List<LabelSource> labels;
+    private final int batchSize;
+    private final int threadsPerWorker;
+
+    public BatchAssembler(ImageShape shape, List<LabelSource> labels, int batchSize, int threadsPerWorker) {
+        this.shape = shape;
+        this.labels = List.copyOf(labels);
+        this.batchSize = batchSize;
+        this.threadsPerWorker = threadsPerWorker;
+    }
+
+    public ImageShape shape() {
+        return shape;
+    }
+
+    public int batchSize() {
+        return batchSize;
+    }
+
+    public Iterator<MultiDataSet> batches(Iterator<Row> rows) {
+        Nd4jRuntime.limitThreads(threadsPerWorker);
+        return new Iterator<>() {
+            @Override
+            public boolean hasNext() {
+                return rows.hasNext();
+            }
+
+            @Override
+            public MultiDataSet next() {
+                if (!rows.hasNext()) {
+                    throw new NoSuchElementException();
+                }
+                return assemble(rows);
+            }
+        };
+    }
+
+    private MultiDataSet assemble(Iterator<Row> rows) {
+        int pixels = shape.pixelCount();
+        float[] features = new float[batchSize * pixels];
+        float[][] labelData = new float[labels.size()][];
+        for (int h = 0; h < labels.size(); h++) {
+            labelData[h] = new float[batchSize * labels.get(h).width()];
+        }
+        int n = 0;
+        while (n < batchSize && rows.hasNext()) {
+            Row row = rows.next();
+            ExamplesTable.toChw(row.getAs(ExamplesTable.IMAGE), shape, features, n * pixels);
+            for (int h = 0; h < labels.size(); h++) {
+                fill(labels.get(h), row, labelData[h], n);
+            }
+            n++;
+        }
+        var f = Nd4j.create(trim(features, n * pixels), new long[]{n, shape.channels(), shape.height(), shape.width()}, 'c');
+        var l = new org.nd4j.linalg.api.ndarray.INDArray[labels.size()];
+        for (int h = 0; h < labels.size(); h++) {
+            int width = labels.get(h).width();
+            l[h] = Nd4j.create(trim(labelData[h], n * width), new long[]{n, width}, 'c');
+        }
+        return new org.nd4j.linalg.dataset.MultiDataSet(new org.nd4j.linalg.api.ndarray.INDArray[]{f}, l);
+    }
+
+    private static void fill(LabelSource source, Row row, float[] dst, int n) {
+        int width = source.width();
+        if (source instanceof LabelSource.ClassLabels) {
+            int label = row.<Integer>getAs(ExamplesTable.LABEL);
+            if (label < 0 || label >= width) {
+                throw new BadInputException("examples: id " + row.getAs(ExamplesTable.ID) + " has label " + label
+                        + " outside 0.." + (width - 1));
+            }
+            dst[n * width + label] = 1f;
+        } else if (source instanceof LabelSource.TeacherColumn column) {
+            byte[] bytes = row.getAs(column.column());
+            column.encoding().decodeInto(bytes, dst, n * width, width);
+            int bad = TensorEncoding.firstNonFinite(dst, n * width, width);
+            if (bad >= 0) {
+                throw new BadInputException("teacher outputs: column '" + column.column() + "' of id " + row.getAs(ExamplesTable.ID)
+                        + " holds " + dst[n * width + bad] + " at element " + bad + "; teacher outputs must be finite");
+            }
+        }
+    }
+
+    private static float[] trim(float[] data, int length) {
+        return data.length == length ? data : java.util.Arrays.copyOf(data, length);
+    }
+}

@@ -1,0 +1,85 @@
+package io.distillery.train;
+
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.deeplearning4j.nn.conf.layers.BaseOutputLayer;
+import org.deeplearning4j.nn.conf.layers.LossLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.graph.vertex.GraphVertex;
+import org.nd4j.linalg.activations.IActivation;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.api.MultiDataSet;
+import org.nd4j.linalg.lossfunctions.ILossFunction;
+
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Each head's loss, as weighted in the total, measured on a sample of training batches. DL4J reports
+ * only the summed score, but the curves of the separate terms are what tells whether KD or a hint
+ * is doing anything.
+ */
+public final class LossTerms {
+    private LossTerms() {
+    }
+
+    /** Mean loss per example of each output head, in the graph's output order. */
+    public static Map<String, Double> measure(JavaSparkContext sc, ComputationGraph graph, JavaRDD<MultiDataSet> sample) {
+        List<String> outputs = graph.getConfiguration().getNetworkOutputs();
+        Broadcast<byte[]> b = sc.broadcast(io.distillery.model.Models.toBytes(graph, false));
+        try {
+            double[] sums = sample.mapPartitions((Iterator<MultiDataSet> it) -> List.of(sums(ModelCache.get(b), it)).iterator())
+                    .reduce(LossTerms::add);
+            Map<String, Double> terms = new LinkedHashMap<>();
+            double examples = sums[outputs.size()];
+            for (int i = 0; i < outputs.size(); i++) {
+                terms.put(outputs.get(i), examples == 0 ? Double.NaN : sums[i] / examples);
+            }
+            return terms;
+        } finally {
+            b.destroy();
+        }
+    }
+
+    /** Per head: summed loss over the batches; the last slot counts examples. */
+    static double[] sums(ComputationGraph graph, Iterator<MultiDataSet> batches) {
+        List<String> outputs = graph.getConfiguration().getNetworkOutputs();
+        double[] sums = new double[outputs.size() + 1];
+        while (batches.hasNext()) {
+            MultiDataSet mds = batches.next();
+            Map<String, INDArray> acts = graph.feedForward(mds.getFeatures(), false, false);
+            for (int i = 0; i < outputs.size(); i++) {
+                GraphVertex head = graph.getVertex(outputs.get(i));
+                String inputName = graph.getConfiguration().getVertexInputs().get(outputs.get(i)).get(0);
+                INDArray preOutput = acts.get(inputName);
+                var vertexConf = (org.deeplearning4j.nn.conf.graph.LayerVertex) graph.getConfiguration().getVertices().get(outputs.get(i));
+                if (head.hasLayer() && head.getLayer().conf().getLayer() instanceof LossLayer l) {
+                    sums[i] += score(l.getLossFn(), l.getActivationFn(), vertexConf.getPreProcessor(), preOutput, mds.getLabels(i));
+                } else if (head.hasLayer() && head.getLayer().conf().getLayer() instanceof BaseOutputLayer l) {
+                    throw new IllegalStateException("loss probe supports LossLayer heads only, not " + l.getClass().getSimpleName());
+                }
+            }
+            sums[outputs.size()] += mds.getFeatures(0).size(0);
+        }
+        return sums;
+    }
+
+    private static double score(ILossFunction loss, IActivation activation, org.deeplearning4j.nn.conf.InputPreProcessor pre,
+                                INDArray preOutput, INDArray labels) {
+        INDArray in = pre == null ? preOutput
+                : pre.preProcess(preOutput, (int) preOutput.size(0),
+                org.deeplearning4j.nn.workspace.LayerWorkspaceMgr.noWorkspaces());
+        return loss.computeScore(labels, in.dup(), activation, null, false);
+    }
+
+    private static double[] add(double[] a, double[] b) {
+        double[] r = a.clone();
+        for (int i = 0; i < r.length; i++) {
+            r[i] += b[i];
+        }
+        return r;
+    }
+}

@@ -1,0 +1,87 @@
+package io.distillery.train;
+
+import io.distillery.config.TrainSettings;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.spark.api.RDDTrainingApproach;
+import org.deeplearning4j.spark.api.Repartition;
+import org.deeplearning4j.spark.impl.graph.SparkComputationGraph;
+import org.deeplearning4j.spark.impl.paramavg.ParameterAveragingTrainingMaster;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Trains a ComputationGraph with DL4J's {@link SparkComputationGraph} and
+ * {@link ParameterAveragingTrainingMaster}. We call it once per averaging round on exactly that
+ * round's rows, so DL4J never needs to count, random-split, persist or repartition the data itself
+ * (each of which costs a pass or a shuffle per round); workers fit every batch they get and the
+ * master averages parameters and updater state when the round ends.
+ */
+public final class SparkGraphTrainer {
+    private static final Logger log = LoggerFactory.getLogger(SparkGraphTrainer.class);
+    /** Larger than any round's batch count, so DL4J's own split logic sees a single split per call. */
+    private static final int UNBOUNDED_AVERAGING = 1_000_000;
+
+    public record EpochResult(int epoch, double seconds, double trainScore, long examples, int rounds) {
+    }
+
+    public interface EpochListener {
+        void onEpoch(ComputationGraph graph, EpochResult result);
+    }
+
+    private final JavaSparkContext sc;
+    private final TrainSettings settings;
+    private final String label;
+
+    public SparkGraphTrainer(JavaSparkContext sc, TrainSettings settings, String label) {
+        this.sc = sc;
+        this.settings = settings;
+        this.label = label;
+    }
+
+    public int workers() {
+        return settings.workers() > 0 ? settings.workers() : sc.defaultParallelism();
+    }
+
+    /** Rounds per epoch: each round gives every worker about {@code averaging-frequency} minibatches. */
+    public int rounds(long examples) {
+        long perRound = (long) workers() * settings.averagingFrequency() * settings.batchSize();
+        return (int) Math.max(1, (examples + perRound - 1) / perRound);
+    }
+
+    public void fit(ComputationGraph graph, RowBatches data, int firstEpoch, EpochListener listener) {
+        ParameterAveragingTrainingMaster master = new ParameterAveragingTrainingMaster.Builder(workers(), settings.batchSize())
+                .batchSizePerWorker(settings.batchSize())
+                .averagingFrequency(UNBOUNDED_AVERAGING)
+                .rddTrainingApproach(RDDTrainingApproach.Direct)
+                .repartionData(Repartition.Never)
+                .storageLevel(null)
+                .saveUpdater(true)
+                .workerPrefetchNumBatches(2)
+                .rngSeed(settings.seed())
+                .build();
+        SparkComputationGraph spark = new SparkComputationGraph(sc, graph, master);
+        ComputationGraphConfiguration conf = graph.getConfiguration();
+        int rounds = rounds(data.count());
+        long batchesPerRound = Math.max(1, data.count() / ((long) rounds * workers() * settings.batchSize()));
+        for (int epoch = firstEpoch; epoch < settings.epochs(); epoch++) {
+            long start = System.nanoTime();
+            double scoreSum = 0;
+            for (int r = 0; r < rounds; r++) {
+                // Epoch-based learning-rate schedules read this; DL4J's fit would otherwise bump it every call.
+                conf.setEpochCount(epoch);
+                sc.setJobDescription(label + ": epoch " + (epoch + 1) + "/" + settings.epochs() + ", averaging round " + (r + 1) + "/" + rounds);
+                spark.fitMultiDataSet(data.round(epoch, r, rounds));
+                scoreSum += spark.getScore();
+                conf.setIterationCount((int) Math.min(Integer.MAX_VALUE, (long) epoch * rounds * batchesPerRound + (r + 1) * batchesPerRound));
+            }
+            conf.setEpochCount(epoch + 1);
+            sc.setJobDescription(null);
+            double seconds = (System.nanoTime() - start) / 1e9;
+            EpochResult result = new EpochResult(epoch + 1, seconds, scoreSum / rounds, data.count(), rounds);
+            log.debug("{} epoch {} trained in {} s", label, epoch + 1, seconds);
+            listener.onEpoch(graph, result);
+        }
+    }
+}

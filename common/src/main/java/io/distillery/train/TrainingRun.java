@@ -1,0 +1,78 @@
+package io.distillery.train;
+
+import io.distillery.config.TrainSettings;
+import io.distillery.data.ImageShape;
+import io.distillery.runtime.Storage;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/**
+ * One model's training as a stage sees it: resume from the newest checkpoint if asked, train with
+ * parameter averaging, and after every epoch measure (validation accuracy, per-head loss on a
+ * training sample), checkpoint, append to the metrics log and print one progress line.
+ */
+public final class TrainingRun {
+    private static final Logger log = LoggerFactory.getLogger(TrainingRun.class);
+    /** One training row in this many goes into the per-head loss probe. */
+    private static final int LOSS_SAMPLE_STRIDE = 32;
+
+    private final JavaSparkContext sc;
+    private final String label;
+    private final TrainSettings settings;
+    private final Checkpoints checkpoints;
+
+    public TrainingRun(JavaSparkContext sc, Storage storage, String outputDir, String label, TrainSettings settings) {
+        this.sc = sc;
+        this.label = label;
+        this.settings = settings;
+        this.checkpoints = new Checkpoints(storage, outputDir);
+    }
+
+    public record Result(ComputationGraph graph, List<EpochMetrics> metrics) {
+    }
+
+    public Result run(ComputationGraph fresh, RowBatches train, Dataset<Row> validation, ImageShape shape, int classes, boolean resume) {
+        ComputationGraph graph = fresh;
+        List<EpochMetrics> metrics = new ArrayList<>();
+        int first = 0;
+        if (resume) {
+            var restored = checkpoints.latest();
+            if (restored.isPresent()) {
+                graph = restored.get().graph();
+                first = restored.get().epoch();
+                metrics.addAll(restored.get().metrics());
+                log.info("{}: resuming after epoch {} from its checkpoint", label, first);
+            }
+        }
+        if (first >= settings.epochs()) {
+            return new Result(graph, metrics);
+        }
+        SparkGraphTrainer trainer = new SparkGraphTrainer(sc, settings, label);
+        log.info("{}: {} examples, {} epochs, {} workers x batch {}, {} averaging rounds per epoch", label, train.count(),
+                settings.epochs(), trainer.workers(), settings.batchSize(), trainer.rounds(train.count()));
+        trainer.fit(graph, train, first, (g, r) -> {
+            sc.setJobDescription(label + ": validation after epoch " + r.epoch());
+            Map<String, Double> loss = LossTerms.measure(sc, g, train.sample(LOSS_SAMPLE_STRIDE));
+            double accuracy = GraphEvaluator.accuracy(sc, io.distillery.model.Models.toBytes(g, false), validation, shape, classes,
+                    256, settings.threadsPerWorker()).value();
+            sc.setJobDescription(null);
+            EpochMetrics m = new EpochMetrics(r.epoch(), r.seconds(), r.trainScore(), loss, accuracy, r.examples(), r.rounds());
+            metrics.add(m);
+            checkpoints.save(g, r.epoch(), metrics);
+            log.info("{} epoch {}/{}: {} s, train score {}, loss {}, validation accuracy {}", label, r.epoch(), settings.epochs(),
+                    String.format("%.1f", r.seconds()), String.format("%.4f", r.trainScore()),
+                    loss.entrySet().stream().map(e -> e.getKey() + "=" + String.format("%.4f", e.getValue())).collect(Collectors.joining(" ")),
+                    String.format("%.4f", accuracy));
+        });
+        return new Result(graph, metrics);
+    }
+}

@@ -1,0 +1,92 @@
+package io.distillery.jobs.stages;
+
+import io.distillery.config.PipelineConfig.EvaluateSettings;
+import io.distillery.data.ImageShape;
+import io.distillery.jobs.report.Report;
+import io.distillery.jobs.report.ReportWriter;
+import io.distillery.model.Models;
+import io.distillery.runtime.SparkRuntime;
+import io.distillery.runtime.Storage;
+import io.distillery.table.ExamplesTable;
+import io.distillery.table.Manifest;
+import io.distillery.train.Checkpoints;
+import io.distillery.train.GraphEvaluator;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.apache.spark.sql.functions.col;
+
+/**
+ * The evaluate stage: teacher, distilled student and baseline on the test split. Accuracy is
+ * computed on the executors; parameter count and file size come from the models; inference speed
+ * is timed in this JVM at each configured batch size, after warm-up, all models in the same run.
+ */
+public final class EvaluateStage {
+    private static final Logger log = LoggerFactory.getLogger(EvaluateStage.class);
+
+    private EvaluateStage() {
+    }
+
+    public static Report run(StageContext ctx) {
+        long start = System.nanoTime();
+        Manifest examples = ctx.require(ctx.layout().examples(), "prep");
+        ImageShape shape = ExamplesTable.shape(examples);
+        int classes = ExamplesTable.classNames(examples).size();
+        Dataset<Row> test = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).equalTo("test"))
+                .select(ExamplesTable.ID, ExamplesTable.LABEL, ExamplesTable.IMAGE);
+        EvaluateSettings e = ctx.config().evaluate();
+        INDArray speedImages = speedImages(test, shape, e.speedImages());
+
+        List<Report.ModelResult> results = new ArrayList<>();
+        Map<String, String> dirs = new LinkedHashMap<>();
+        dirs.put("teacher", ctx.layout().teacher());
+        dirs.put("student", ctx.layout().student());
+        dirs.put("baseline", ctx.layout().baseline());
+        Map<String, List<io.distillery.train.EpochMetrics>> curves = new LinkedHashMap<>();
+        for (var entry : dirs.entrySet()) {
+            String role = entry.getKey();
+            String dir = entry.getValue();
+            Manifest m = ctx.require(dir, role.equals("teacher") ? "teacher" : role.equals("student") ? "distill" : "distill --baseline");
+            String modelPath = Storage.join(dir, Models.MODEL_FILE);
+            byte[] bytes = ctx.storage().readBytes(modelPath);
+            ComputationGraph graph = Models.fromBytes(bytes, false);
+            GraphEvaluator.Accuracy acc = SparkRuntime.described(ctx.spark(), "evaluate: " + role + " on the test split",
+                    () -> GraphEvaluator.accuracy(ctx.sc(), bytes, test, shape, classes, 256, 1));
+            Map<Integer, Double> speed = new LinkedHashMap<>();
+            for (int batch : e.speedBatchSizes()) {
+                speed.put(batch, InferenceTimer.imagesPerSecond(graph, speedImages, batch, e.warmupBatches()));
+            }
+            List<io.distillery.train.EpochMetrics> metrics = Checkpoints.readMetrics(ctx.storage(), dir);
+            curves.put(role, metrics);
+            results.add(new Report.ModelResult(role, dir.substring(dir.lastIndexOf('/') + 1), acc.value(), acc.total(), graph.numParams(),
+                    ctx.storage().size(modelPath), speed, metrics.size(), metrics.stream().mapToDouble(x -> x.seconds()).sum(),
+                    m.properties().get("methods")));
+            log.info("evaluate: {} test accuracy {} on {} images, {} parameters, {} images/s by batch size", role,
+                    String.format("%.4f", acc.value()), acc.total(), graph.numParams(), speed);
+        }
+        Report report = Report.of(examples, ctx.config(), results);
+        ReportWriter.write(ctx.storage(), ctx.layout().reports(), report, curves);
+        log.info("evaluate: wrote {} in {} s", ctx.layout().reports(), String.format("%.1f", (System.nanoTime() - start) / 1e9));
+        return report;
+    }
+
+    /** A bounded sample of test images for timing: at most {@code n}, never the whole split. */
+    private static INDArray speedImages(Dataset<Row> test, ImageShape shape, int n) {
+        List<Row> rows = test.limit(n).collectAsList();
+        float[] data = new float[rows.size() * shape.pixelCount()];
+        for (int i = 0; i < rows.size(); i++) {
+            ExamplesTable.toChw(rows.get(i).getAs(ExamplesTable.IMAGE), shape, data, i * shape.pixelCount());
+        }
+        return Nd4j.create(data, new long[]{rows.size(), shape.channels(), shape.height(), shape.width()}, 'c');
+    }
+}

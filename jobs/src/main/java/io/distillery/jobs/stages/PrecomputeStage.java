@@ -1,0 +1,163 @@
+package io.distillery.jobs.stages;
+
+import io.distillery.config.PipelineConfig.PrecomputeSettings;
+import io.distillery.data.ImageShape;
+import io.distillery.errors.BadInputException;
+import io.distillery.model.ModelZoo;
+import io.distillery.model.Models;
+import io.distillery.runtime.SparkRuntime;
+import io.distillery.runtime.Storage;
+import io.distillery.table.ColumnSpec;
+import io.distillery.table.ExamplesTable;
+import io.distillery.table.Json;
+import io.distillery.table.Manifest;
+import io.distillery.table.Provenance;
+import io.distillery.table.StagedOutput;
+import io.distillery.table.TableVerifier;
+import io.distillery.table.TeacherOutputsTable;
+import io.distillery.tensor.TensorEncoding;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+import static org.apache.spark.sql.functions.col;
+
+/**
+ * The precompute stage: the teacher goes to the executors once (broadcast), each partition of the
+ * examples runs batched inference, and the logits and configured taps are written per example id
+ * to {@code teacher-outputs/<teacher>/}, with a manifest giving tap names, shapes, encodings, the
+ * teacher hash, the dataset hash and the verified row count.
+ */
+public final class PrecomputeStage {
+    private static final Logger log = LoggerFactory.getLogger(PrecomputeStage.class);
+
+    private PrecomputeStage() {
+    }
+
+    public static Manifest run(StageContext ctx) {
+        long start = System.nanoTime();
+        PrecomputeSettings p = ctx.config().precompute();
+        Manifest examples = ctx.require(ctx.layout().examples(), "prep");
+        Manifest teacher = ctx.require(ctx.layout().teacher(), "teacher");
+        TensorEncoding tapEncoding = encoding("precompute.tap-encoding", p.tapEncoding());
+        TensorEncoding logitsEncoding = encoding("precompute.logits-encoding", p.logitsEncoding());
+        Map<String, String> inputs = Map.of("examples", examples.contentHash(), "teacher", teacher.contentHash());
+        Provenance provenance = Provenance.of("precompute", ctx.config().section("precompute"), inputs);
+        String output = ctx.layout().teacherOutputs();
+        StagedOutput out = StagedOutput.open(ctx.storage(), output, provenance, ctx.force(), false);
+        if (out.upToDate()) {
+            log.info("precompute: {} is up to date (same teacher, examples and config), skipping", output);
+            return Manifest.read(ctx.storage(), output);
+        }
+        try {
+            Manifest manifest = write(ctx, p, examples, teacher, tapEncoding, logitsEncoding, out);
+            out.commit(manifest);
+            log.info("precompute: wrote {} rows ({} taps) to {} in {} s", manifest.rows(), p.taps().size(), output,
+                    String.format("%.1f", (System.nanoTime() - start) / 1e9));
+            return manifest;
+        } catch (RuntimeException e) {
+            out.abandon();
+            throw e;
+        }
+    }
+
+    private static Manifest write(StageContext ctx, PrecomputeSettings p, Manifest examples, Manifest teacher,
+                                  TensorEncoding tapEncoding, TensorEncoding logitsEncoding, StagedOutput out) {
+        ImageShape shape = ExamplesTable.shape(examples);
+        byte[] modelBytes = ctx.storage().readBytes(Storage.join(ctx.layout().teacher(), Models.MODEL_FILE));
+        ComputationGraph graph = Models.fromBytes(modelBytes, false);
+        checkTaps(graph, p.taps(), ctx.config().teacher().name());
+        boolean logitsLayer = graph.getConfiguration().getVertices().containsKey(ModelZoo.LOGITS);
+        Map<String, long[]> shapes = probeShapes(graph, shape, p.taps(), logitsLayer);
+
+        Dataset<Row> rows = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).isin(p.splits().toArray()))
+                .select(ExamplesTable.ID, ExamplesTable.IMAGE);
+        long expected = rows.count();
+        Broadcast<byte[]> model = ctx.sc().broadcast(modelBytes);
+        int threads = Integer.parseInt(ctx.spark().conf().get("spark.task.cpus", "1"));
+        TeacherInference inference = new TeacherInference(model, shape, p.taps(), logitsLayer, logitsEncoding, tapEncoding,
+                p.batchSize(), threads);
+        JavaRDD<Row> outputs = rows.javaRDD().mapPartitions(inference::apply);
+        SparkRuntime.described(ctx.spark(), "precompute: teacher " + ctx.config().teacher().name() + " over " + expected + " examples", () -> {
+            ctx.spark().createDataFrame(outputs, TeacherOutputsTable.schema(p.taps())).write()
+                    .option("maxRecordsPerFile", ctx.config().data().shardRows()).mode("append").parquet(out.staging());
+            return null;
+        });
+        model.destroy();
+        Dataset<Row> written = ctx.table(out.staging());
+        TableVerifier.Stats stats = SparkRuntime.described(ctx.spark(), "precompute: verify teacher outputs",
+                () -> TableVerifier.verify(written, "teacher outputs " + out.staging(), TeacherOutputsTable.ID, TeacherOutputsTable.VIEW));
+        if (stats.rows() != expected) {
+            throw new IllegalStateException("precompute wrote " + stats.rows() + " rows for " + expected + " examples");
+        }
+        List<ColumnSpec> columns = new ArrayList<>();
+        columns.add(ColumnSpec.plain(TeacherOutputsTable.ID, "int64", "example id (examples.id)"));
+        columns.add(ColumnSpec.plain(TeacherOutputsTable.VIEW, "int32", "0 = the plain image; 1..K reserved for stored augmentations"));
+        columns.add(tensorColumn(TeacherOutputsTable.LOGITS, logitsEncoding, shapes.get(TeacherOutputsTable.LOGITS), null,
+                logitsLayer ? "teacher logits (layer 'logits')" : "log of the teacher's softmax output (equal to logits up to a per-row constant)"));
+        for (String tap : p.taps()) {
+            columns.add(tensorColumn(TeacherOutputsTable.tapColumn(tap), tapEncoding, shapes.get(tap), tap, "activation of teacher layer '" + tap + "'"));
+        }
+        Map<String, Object> properties = new LinkedHashMap<>();
+        properties.put("teacher", ctx.config().teacher().name());
+        properties.put("teacher_hash", teacher.contentHash());
+        properties.put("dataset_hash", examples.contentHash());
+        properties.put("splits", p.splits());
+        properties.put("views", 1);
+        properties.put("taps", p.taps());
+        properties.put("byte_order", "little-endian");
+        return new Manifest(TeacherOutputsTable.KIND, Manifest.FORMAT_VERSION, stats.rows(), stats.contentHash(), columns, properties,
+                out.provenance());
+    }
+
+    static void checkTaps(ComputationGraph graph, List<String> taps, String teacher) {
+        TreeSet<String> layers = new TreeSet<>(graph.getConfiguration().getVertices().keySet());
+        for (String tap : taps) {
+            if (!layers.contains(tap)) {
+                throw new BadInputException("precompute.taps: '" + tap + "' is not a layer of teacher " + teacher + "; valid names: " + layers);
+            }
+        }
+    }
+
+    /** Shapes of one example's logits and taps, from one blank image. */
+    private static Map<String, long[]> probeShapes(ComputationGraph graph, ImageShape shape, List<String> taps, boolean logitsLayer) {
+        Map<String, INDArray> acts = graph.feedForward(Nd4j.zeros(1, shape.channels(), shape.height(), shape.width()), false);
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        shapes.put(TeacherOutputsTable.LOGITS, dropBatch(TeacherInference.logits(graph, acts, logitsLayer).shape()));
+        for (String tap : taps) {
+            shapes.put(tap, dropBatch(acts.get(tap).shape()));
+        }
+        return shapes;
+    }
+
+    private static long[] dropBatch(long[] s) {
+        return Arrays.copyOfRange(s, 1, s.length);
+    }
+
+    private static ColumnSpec tensorColumn(String name, TensorEncoding enc, long[] shape, String tap, String description) {
+        List<Integer> dims = Arrays.stream(shape).mapToObj(d -> (int) d).toList();
+        String layout = dims.size() == 3 ? "CHW" : dims.size() == 1 ? "K" : null;
+        return new ColumnSpec(name, "binary", enc.manifestName(), dims, layout, tap, description);
+    }
+
+    private static TensorEncoding encoding(String key, String value) {
+        try {
+            return TensorEncoding.fromConfig(value);
+        } catch (IllegalArgumentException e) {
+            throw new BadInputException("config key '" + key + "': " + e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,80 @@
+package io.distillery.jobs.stages;
+
+import io.distillery.errors.BadInputException;
+import io.distillery.method.LabelSource;
+import io.distillery.runtime.SparkRuntime;
+import io.distillery.table.ExamplesTable;
+import io.distillery.table.TeacherOutputsTable;
+import io.distillery.tensor.TensorEncoding;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+
+import static org.apache.spark.sql.functions.col;
+
+/**
+ * Checks before training that teacher outputs and examples describe the same images: every training
+ * id has outputs, every output id is an example, and every stored value is finite. Missing ids are
+ * an error, never silently dropped by the join.
+ */
+final class TeacherCoverage {
+    private static final int SHOW = 5;
+
+    private TeacherCoverage() {
+    }
+
+    static void check(StageContext ctx, String outputsDir, List<LabelSource> labels, Dataset<Row> joinedTrain) {
+        Dataset<Row> examples = ctx.table(ctx.layout().examples());
+        Dataset<Row> trainIds = examples.filter(col(ExamplesTable.SPLIT).equalTo("train")).select(ExamplesTable.ID);
+        Dataset<Row> outputIds = ctx.table(outputsDir).filter(col(TeacherOutputsTable.VIEW).equalTo(0)).select(TeacherOutputsTable.ID);
+        SparkRuntime.described(ctx.spark(), "distill: check teacher outputs cover the examples", () -> {
+            Dataset<Row> uncovered = trainIds.join(outputIds, trainIds.col(ExamplesTable.ID).equalTo(outputIds.col(TeacherOutputsTable.ID)), "left_anti");
+            long missing = uncovered.count();
+            if (missing > 0) {
+                throw new BadInputException("teacher outputs " + outputsDir + " lack " + missing + " training example ids (e.g. "
+                        + sample(uncovered) + "); re-run precompute over the current examples table");
+            }
+            Dataset<Row> allIds = examples.select(ExamplesTable.ID);
+            Dataset<Row> orphans = outputIds.join(allIds, outputIds.col(TeacherOutputsTable.ID).equalTo(allIds.col(ExamplesTable.ID)), "left_anti");
+            long extra = orphans.count();
+            if (extra > 0) {
+                throw new BadInputException("teacher outputs " + outputsDir + " hold " + extra + " ids that are not in the examples table (e.g. "
+                        + sample(orphans) + "); they were computed for other data");
+            }
+            return null;
+        });
+        List<LabelSource.TeacherColumn> columns = new ArrayList<>();
+        labels.forEach(l -> {
+            if (l instanceof LabelSource.TeacherColumn c) {
+                columns.add(c);
+            }
+        });
+        String problem = SparkRuntime.described(ctx.spark(), "distill: check teacher outputs are finite", () ->
+                joinedTrain.javaRDD().mapPartitions((Iterator<Row> rows) -> {
+                    List<String> found = new ArrayList<>();
+                    while (rows.hasNext() && found.isEmpty()) {
+                        Row row = rows.next();
+                        for (LabelSource.TeacherColumn c : columns) {
+                            float[] values = c.encoding().decode(row.getAs(c.column()), c.width());
+                            int bad = TensorEncoding.firstNonFinite(values, 0, values.length);
+                            if (bad >= 0) {
+                                found.add("column '" + c.column() + "' of id " + row.getAs(ExamplesTable.ID) + " holds " + values[bad]
+                                        + " at element " + bad);
+                                break;
+                            }
+                        }
+                    }
+                    return found.iterator();
+                }).take(1).stream().findFirst().orElse(null));
+        if (problem != null) {
+            throw new BadInputException("teacher outputs " + outputsDir + ": " + problem + "; teacher outputs must be finite");
+        }
+    }
+
+    private static String sample(Dataset<Row> ids) {
+        return ids.limit(SHOW).collectAsList().stream().map(r -> String.valueOf(r.getLong(0))).toList().toString();
+    }
+}

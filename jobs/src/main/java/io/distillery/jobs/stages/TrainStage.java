@@ -1,0 +1,151 @@
+package io.distillery.jobs.stages;
+
+import io.distillery.config.ModelSpec;
+import io.distillery.config.TrainSettings;
+import io.distillery.data.ImageShape;
+import io.distillery.method.DistillationGraph;
+import io.distillery.method.DistillationMethod;
+import io.distillery.method.LabelSource;
+import io.distillery.method.StudentGraphs;
+import io.distillery.method.TeacherOutputs;
+import io.distillery.model.Models;
+import io.distillery.runtime.Nd4jRuntime;
+import io.distillery.runtime.SparkRuntime;
+import io.distillery.runtime.Storage;
+import io.distillery.table.ExamplesTable;
+import io.distillery.table.Manifest;
+import io.distillery.table.Provenance;
+import io.distillery.table.StagedOutput;
+import io.distillery.table.TeacherOutputsTable;
+import io.distillery.train.BatchAssembler;
+import io.distillery.train.RowBatches;
+import io.distillery.train.TrainingRun;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.storage.StorageLevel;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.apache.spark.sql.functions.col;
+
+/**
+ * Trains one model on the examples table with parameter averaging: the teacher (labels only), a
+ * distilled student (labels plus teacher outputs) or the baseline (the student's architecture on
+ * labels only). Writes {@code model.zip} (the deployable classifier, no updater state),
+ * {@code metrics.jsonl}, the last checkpoints and the manifest.
+ */
+public final class TrainStage {
+    private static final Logger log = LoggerFactory.getLogger(TrainStage.class);
+
+    /** What to train. {@code teacherOutputs} is null when no teacher is used. */
+    public record Job(String role, String name, String output, ModelSpec model, TrainSettings train,
+                      List<DistillationMethod> methods, String teacherOutputsDir, Map<String, Object> describe) {
+    }
+
+    private TrainStage() {
+    }
+
+    public static Manifest run(StageContext ctx, Job job) {
+        long start = System.nanoTime();
+        Manifest examples = ctx.require(ctx.layout().examples(), "prep");
+        Manifest outputs = job.teacherOutputsDir() == null ? null : ctx.require(job.teacherOutputsDir(), "precompute");
+        Map<String, String> inputs = new LinkedHashMap<>();
+        inputs.put("examples", examples.contentHash());
+        if (outputs != null) {
+            inputs.put("teacher_outputs", outputs.contentHash());
+        }
+        String configJson = io.distillery.table.Json.line(Map.of("model", job.model(), "train", job.train(), "methods", describeMethods(job)));
+        Provenance provenance = Provenance.of(job.role(), configJson, inputs);
+        StagedOutput out = StagedOutput.open(ctx.storage(), job.output(), provenance, ctx.force(), ctx.resume());
+        if (out.upToDate()) {
+            log.info("{}: {} is up to date (same inputs and config), skipping", job.role(), job.output());
+            return Manifest.read(ctx.storage(), job.output());
+        }
+        ImageShape shape = ExamplesTable.shape(examples);
+        List<String> classNames = ExamplesTable.classNames(examples);
+        int classes = classNames.size();
+        TeacherOutputs teacher = outputs == null ? TeacherOutputs.none() : new TeacherOutputs(job.teacherOutputsDir(), outputs);
+        DistillationGraph graphSpec = StudentGraphs.build(job.model(), shape, classes, job.train(), job.methods(), teacher);
+        ComputationGraph graph = new ComputationGraph(graphSpec.build());
+        graph.init();
+        log.info("{} {}: {} parameters ({} in the deployed model), heads {}; {}", job.role(), job.name(), graph.numParams(),
+                StudentGraphs.deployable(graph, job.model(), shape, classes, job.train()).numParams(), graphSpec.outputs(),
+                Nd4jRuntime.describe(graph));
+
+        Dataset<Row> train = trainingRows(ctx, job, graphSpec.labels());
+        Dataset<Row> validation = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).equalTo("validation"))
+                .select(ExamplesTable.ID, ExamplesTable.LABEL, ExamplesTable.IMAGE).persist(StorageLevel.MEMORY_AND_DISK());
+        try {
+            long count = SparkRuntime.described(ctx.spark(), job.role() + ": load and check training rows", train::count);
+            if (outputs != null) {
+                TeacherCoverage.check(ctx, job.teacherOutputsDir(), graphSpec.labels(), train);
+            }
+            BatchAssembler assembler = new BatchAssembler(shape, graphSpec.labels(), job.train().batchSize(), job.train().threadsPerWorker());
+            RowBatches batches = new RowBatches(train, count, assembler, job.train().seed());
+            Nd4jRuntime.limitThreads(job.train().threadsPerWorker());
+            TrainingRun.Result result = new TrainingRun(ctx.sc(), ctx.storage(), out.staging(), job.role() + " " + job.name(), job.train())
+                    .run(graph, batches, validation, shape, classes, ctx.resume() && out.resuming());
+            ComputationGraph deployed = StudentGraphs.deployable(result.graph(), job.model(), shape, classes, job.train());
+            String modelPath = Storage.join(out.staging(), Models.MODEL_FILE);
+            Models.write(ctx.storage(), modelPath, deployed, false);
+            Map<String, Object> properties = ModelFacts.of(job.model(), shape, classNames, deployed, ctx.storage().size(modelPath));
+            properties.put("role", job.role());
+            properties.put("methods", describeMethods(job));
+            properties.putAll(job.describe());
+            properties.put("epochs", result.metrics().size());
+            properties.put("train_seconds", result.metrics().stream().mapToDouble(m -> m.seconds()).sum());
+            properties.put("final_validation_accuracy", result.metrics().isEmpty() ? null
+                    : result.metrics().get(result.metrics().size() - 1).validationAccuracy());
+            properties.put("model_sha256", ctx.storage().sha256(modelPath));
+            Manifest manifest = new Manifest("model", Manifest.FORMAT_VERSION, 0, (String) properties.get("model_sha256"), List.of(),
+                    properties, provenance);
+            out.commit(manifest);
+            log.info("{} {}: trained {} epochs in {} s, validation accuracy {}, wrote {}", job.role(), job.name(), result.metrics().size(),
+                    String.format("%.1f", (System.nanoTime() - start) / 1e9), properties.get("final_validation_accuracy"), job.output());
+            return manifest;
+        } finally {
+            train.unpersist();
+            validation.unpersist();
+        }
+    }
+
+    /**
+     * The train split, joined with teacher outputs when a method needs them, one partition per
+     * worker (hash of id: deterministic), cached for the epochs to come.
+     */
+    static Dataset<Row> trainingRows(StageContext ctx, Job job, List<LabelSource> labels) {
+        Dataset<Row> examples = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).equalTo("train"))
+                .select(ExamplesTable.ID, ExamplesTable.LABEL, ExamplesTable.IMAGE);
+        Dataset<Row> rows = examples;
+        List<String> teacherColumns = new ArrayList<>();
+        for (LabelSource l : labels) {
+            if (l instanceof LabelSource.TeacherColumn c) {
+                teacherColumns.add(c.column());
+            }
+        }
+        if (!teacherColumns.isEmpty()) {
+            List<Column> cols = new ArrayList<>(List.of(col(TeacherOutputsTable.ID)));
+            teacherColumns.forEach(c -> cols.add(col(c)));
+            Dataset<Row> outputs = ctx.table(job.teacherOutputsDir()).filter(col(TeacherOutputsTable.VIEW).equalTo(0))
+                    .select(cols.toArray(new Column[0]));
+            rows = examples.join(outputs, ExamplesTable.ID);
+        }
+        int workers = job.train().workers() > 0 ? job.train().workers() : ctx.sc().defaultParallelism();
+        return rows.repartition(workers, col(ExamplesTable.ID)).persist(StorageLevel.MEMORY_AND_DISK());
+    }
+
+    private static List<Map<String, Object>> describeMethods(Job job) {
+        List<Map<String, Object>> list = new ArrayList<>();
+        for (DistillationMethod m : job.methods()) {
+            list.add(Map.of("name", m.name(), "settings", m.toString()));
+        }
+        return list;
+    }
+}
