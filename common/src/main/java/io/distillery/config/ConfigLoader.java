@@ -16,13 +16,15 @@ import java.util.Set;
 import java.util.TreeSet;
 
 /**
- * Loads a pipeline: built-in defaults ({@code reference.conf}), then a HOCON file, then
+ * Loads a pipeline: built-in defaults ({@value #DEFAULTS}), then a HOCON file, then
  * {@code --set key=value} overrides, and rejects any key the defaults do not define.
  */
 public final class ConfigLoader {
     /** Free-form subtrees whose keys are passed through unchecked. */
     private static final List<String> OPEN_SUBTREES = List.of("distillery.spark.conf");
     private static final String ROOT = "distillery";
+    /** The defaults: every valid key, documented. */
+    public static final String DEFAULTS = "distillery-reference.conf";
 
     private ConfigLoader() {
     }
@@ -50,7 +52,8 @@ public final class ConfigLoader {
         for (String set : sets == null ? List.<String>of() : sets) {
             user = parseSet(set).withFallback(user);
         }
-        Config reference = ConfigFactory.defaultReference();
+        // Unresolved on purpose: substitutions like teacher.train = ${distillery.train-defaults} must see the user's values.
+        Config reference = ConfigFactory.parseResources(DEFAULTS, ConfigParseOptions.defaults().setAllowMissing(false));
         Config merged;
         try {
             merged = user.withFallback(reference).resolve(ConfigResolveOptions.defaults());
@@ -82,7 +85,7 @@ public final class ConfigLoader {
 
     static void rejectUnknownKeys(Config user, Config reference) {
         Set<String> known = new TreeSet<>();
-        for (var entry : reference.entrySet()) {
+        for (var entry : reference.resolve().entrySet()) {
             known.add(entry.getKey());
         }
         // entrySet() does not list keys whose value is an empty object; keep those (e.g. spark.conf) too.

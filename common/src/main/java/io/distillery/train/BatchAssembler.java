@@ -96,10 +96,10 @@ public final class BatchAssembler implements Serializable {
         } else if (source instanceof LabelSource.TeacherColumn column) {
             byte[] bytes = row.getAs(column.column());
             column.encoding().decodeInto(bytes, dst, n * width, width);
-            int bad = TensorEncoding.firstNonFinite(dst, n * width, width);
+            int bad = TensorEncoding.firstNonFinite(dst, n * width, (n + 1) * width);
             if (bad >= 0) {
                 throw new BadInputException("teacher outputs: column '" + column.column() + "' of id " + row.getAs(ExamplesTable.ID)
-                        + " holds " + dst[n * width + bad] + " at element " + bad + "; teacher outputs must be finite");
+                        + " holds " + dst[bad] + " at element " + (bad - n * width) + "; teacher outputs must be finite");
             }
         }
     }

@@ -59,7 +59,7 @@ final class TeacherCoverage {
                         Row row = rows.next();
                         for (LabelSource.TeacherColumn c : columns) {
                             float[] values = c.encoding().decode(row.getAs(c.column()), c.width());
-                            int bad = TensorEncoding.firstNonFinite(values, 0, values.length);
+                            int bad = TensorEncoding.firstNonFinite(values);
                             if (bad >= 0) {
                                 found.add("column '" + c.column() + "' of id " + row.getAs(ExamplesTable.ID) + " holds " + values[bad]
                                         + " at element " + bad);

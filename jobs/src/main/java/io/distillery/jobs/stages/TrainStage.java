@@ -68,6 +68,17 @@ public final class TrainStage {
             log.info("{}: {} is up to date (same inputs and config), skipping", job.role(), job.output());
             return Manifest.read(ctx.storage(), job.output());
         }
+        try {
+            return train(ctx, job, examples, outputs, provenance, out, start);
+        } catch (io.distillery.errors.BadInputException e) {
+            // Bad input is found before or while the first batches are built: nothing worth resuming.
+            out.abandon();
+            throw e;
+        }
+    }
+
+    private static Manifest train(StageContext ctx, Job job, Manifest examples, Manifest outputs, Provenance provenance,
+                                  StagedOutput out, long start) {
         ImageShape shape = ExamplesTable.shape(examples);
         List<String> classNames = ExamplesTable.classNames(examples);
         int classes = classNames.size();
@@ -120,7 +131,7 @@ public final class TrainStage {
      * The train split, joined with teacher outputs when a method needs them, one partition per
      * worker (hash of id: deterministic), cached for the epochs to come.
      */
-    static Dataset<Row> trainingRows(StageContext ctx, Job job, List<LabelSource> labels) {
+    public static Dataset<Row> trainingRows(StageContext ctx, Job job, List<LabelSource> labels) {
         Dataset<Row> examples = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).equalTo("train"))
                 .select(ExamplesTable.ID, ExamplesTable.LABEL, ExamplesTable.IMAGE);
         Dataset<Row> rows = examples;

@@ -1,0 +1,99 @@
+package io.distillery.jobs;
+
+import io.distillery.jobs.cli.DistillCli;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/** Small pipelines for tests: a config file on a slice of real Fashion-MNIST, and the CLI run in-process. */
+public final class TestRuns {
+    public static final String FASHION_MNIST = "/usr/share/datasets/fashion-mnist";
+
+    private TestRuns() {
+    }
+
+    /**
+     * A pipeline config with tiny models on the first {@code limit} images of each Fashion-MNIST file
+     * ({@code 2 * limit} images in all), writing to {@code runDir}.
+     */
+    public static Path config(Path dir, Path runDir, int limit, String extra) {
+        String hocon = """
+                distillery {
+                  run-dir = "%s"
+                  data { path = "%s", limit = %d, shard-rows = 400, validation-fraction = 0.15 }
+                train-defaults { batch-size = 32, averaging-frequency = 4, workers = 2, learning-rate = 0.005 }
+                  teacher {
+                    name = "tiny-resnet"
+                    model { architecture = "resnet", widths = [8, 16, 32], blocks = [1, 1, 1] }
+                    train { epochs = 5 }
+                  }
+                  precompute { taps = ["stage3"], batch-size = 64 }
+                  student { name = "tiny-cnn", model { architecture = "cnn", widths = [8, 16, 32], blocks = [1, 1, 1] } }
+                  distill {
+                    train { epochs = 5 }
+                    loss { ce-weight = 0.5, kd-weight = 0.5, hint-weight = 0.1 }
+                    hint { student-layer = "stage3", teacher-tap = "stage3" }
+                  }
+                  evaluate { speed-images = 64, speed-batch-sizes = [1, 16], warmup-batches = 2 }
+                }
+                %s
+                """.formatted(runDir, FASHION_MNIST, limit, extra);
+        try {
+            Path file = Files.createTempFile(dir, "pipeline", ".conf");
+            Files.writeString(file, hocon);
+            return file;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Result of one CLI run: exit status and what it printed to stderr. */
+    public record Run(int status, String err) {
+    }
+
+    /** Runs {@code distill <args>} in this JVM against local[2], capturing stderr. */
+    public static Run cli(String... args) {
+        List<String> all = new ArrayList<>(Arrays.asList(args));
+        all.add("--master");
+        all.add("local[2]");
+        PrintStream original = System.err;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(new TeeStream(original, captured), true, StandardCharsets.UTF_8));
+        try {
+            int status = DistillCli.execute(all.toArray(new String[0]));
+            return new Run(status, captured.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setErr(original);
+        }
+    }
+
+    private static final class TeeStream extends java.io.OutputStream {
+        private final java.io.OutputStream a;
+        private final java.io.OutputStream b;
+
+        TeeStream(java.io.OutputStream a, java.io.OutputStream b) {
+            this.a = a;
+            this.b = b;
+        }
+
+        @Override
+        public void write(int c) throws IOException {
+            a.write(c);
+            b.write(c);
+        }
+
+        @Override
+        public void write(byte[] buf, int off, int len) throws IOException {
+            a.write(buf, off, len);
+            b.write(buf, off, len);
+        }
+    }
+}
