@@ -50,12 +50,14 @@ public final class ConfigLoader {
         for (String set : sets == null ? List.<String>of() : sets) {
             user = parseSet(set).withFallback(user);
         }
-        Config reference = ConfigFactory.defaultReference();
+        // Merge before resolving, so that ${distillery.train-defaults} in reference.conf sees the user's
+        // train-defaults overrides; the resolved reference only serves as the list of known keys.
+        Config reference = ConfigFactory.defaultReferenceUnresolved();
         Config merged;
         try {
             merged = user.withFallback(reference).resolve(ConfigResolveOptions.defaults());
             // Resolve the user's own layer against the merged tree so substitutions in it can be listed.
-            rejectUnknownKeys(user.resolveWith(merged), reference);
+            rejectUnknownKeys(user.resolveWith(merged), reference.resolve());
         } catch (ConfigException e) {
             throw new BadInputException("config: " + e.getMessage(), e);
         }

@@ -134,6 +134,15 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void trainDefaultsReachEveryStage() {
+        // reference.conf: "Training settings shared by the teacher, the student and the baseline".
+        PipelineConfig c = sets("train-defaults.batch-size=64");
+        assertEquals(64, c.teacher().train().batchSize());
+        assertEquals(64, c.distill().train().batchSize());
+        assertEquals(10, c.teacher().train().epochs(), "the teacher's own override still applies");
+    }
+
+    @Test
     void formatNotInListIsRejected() {
         String message = rejected("data.format=png");
         assertTrue(message.contains("data.format") && message.contains("png") && message.contains("cifar10"), message);
