@@ -107,10 +107,10 @@ final class TeacherInference implements Serializable {
             for (int c = 0; c < columns.size(); c++) {
                 float[] all = columns.get(c);
                 int width = all.length / n;
-                int bad = TensorEncoding.firstNonFinite(all, i * width, width);
+                int bad = TensorEncoding.firstNonFinite(all, i * width, (i + 1) * width);
                 if (bad >= 0) {
                     String what = c == 0 ? "logits" : "tap '" + taps.get(c - 1) + "'";
-                    throw new BadInputException("teacher produced " + all[i * width + bad] + " in " + what + " for id " + ids[i]
+                    throw new BadInputException("teacher produced " + all[bad] + " in " + what + " for id " + ids[i]
                             + "; teacher outputs must be finite");
                 }
                 TensorEncoding enc = c == 0 ? logitsEncoding : tapEncoding;
