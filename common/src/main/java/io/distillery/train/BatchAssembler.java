@@ -95,11 +95,12 @@ public final class BatchAssembler implements Serializable {
             dst[n * width + label] = 1f;
         } else if (source instanceof LabelSource.TeacherColumn column) {
             byte[] bytes = row.getAs(column.column());
-            column.encoding().decodeInto(bytes, dst, n * width, width);
-            int bad = TensorEncoding.firstNonFinite(dst, n * width, (n + 1) * width);
+            int from = n * width;
+            column.encoding().decodeInto(bytes, dst, from, width);
+            int bad = TensorEncoding.firstNonFinite(dst, from, from + width);
             if (bad >= 0) {
                 throw new BadInputException("teacher outputs: column '" + column.column() + "' of id " + row.getAs(ExamplesTable.ID)
-                        + " holds " + dst[bad] + " at element " + (bad - n * width) + "; teacher outputs must be finite");
+                        + " holds " + dst[bad] + " at element " + (bad - from) + "; teacher outputs must be finite");
             }
         }
     }
