@@ -40,6 +40,32 @@ public final class SparkRuntime {
         return SparkSession.builder().config(conf).getOrCreate();
     }
 
+    /**
+     * After a failed job, waits (up to {@code maxSeconds}) for its remaining tasks to stop. A failed
+     * job returns while sibling tasks are still being killed, and a task that is still writing
+     * would recreate files in a staging directory we are about to delete.
+     */
+    public static void awaitRunningTasks(SparkSession spark, int maxSeconds) {
+        var sc = spark.sparkContext();
+        sc.cancelAllJobs();
+        long deadline = System.nanoTime() + maxSeconds * 1_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            boolean busy = false;
+            for (var executor : sc.statusTracker().getExecutorInfos()) {
+                busy |= executor.numRunningTasks() > 0;
+            }
+            if (!busy) {
+                return;
+            }
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
     /** Runs {@code body} with a Spark job description, so the UI and logs say which stage is running. */
     public static <T> T described(SparkSession spark, String description, java.util.function.Supplier<T> body) {
         var sc = spark.sparkContext();

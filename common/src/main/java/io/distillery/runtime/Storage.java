@@ -41,7 +41,12 @@ public final class Storage implements Serializable {
 
     public FileSystem fs(String path) {
         try {
-            return new Path(path).getFileSystem(conf.get());
+            FileSystem fs = new Path(path).getFileSystem(conf.get());
+            // No hidden .crc siblings on local disks: a manifest edited by hand or rewritten by another
+            // tool must stay readable, and pyarrow/DuckDB users should see only the data files.
+            fs.setWriteChecksum(false);
+            fs.setVerifyChecksum(false);
+            return fs;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot open file system of " + path, e);
         }

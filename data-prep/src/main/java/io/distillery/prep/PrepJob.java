@@ -60,7 +60,9 @@ public final class PrepJob {
             log.info("prep: wrote {} examples ({}) to {} in {} s", manifest.rows(), manifest.properties().get("split_counts"), output,
                     String.format("%.1f", (System.nanoTime() - start) / 1e9));
             return manifest;
-        } catch (RuntimeException e) {
+        } catch (Exception e) {
+            // Spark's own exceptions are checked ones that Scala throws undeclared: catch them all.
+            SparkRuntime.awaitRunningTasks(spark, 30);
             out.abandon();
             throw e;
         }

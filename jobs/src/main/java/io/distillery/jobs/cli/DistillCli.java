@@ -50,7 +50,7 @@ public final class DistillCli implements Runnable {
     /** Bad input: one line and exit status 2. Anything else is a bug: its stack trace and status 1. */
     static int handle(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {
         PrintWriter err = cmd.getErr();
-        String userError = userError(e);
+        String userError = BadInputException.find(e);
         if (userError != null) {
             err.println("distill " + cmd.getCommandName() + ": error: " + userError);
             err.flush();
@@ -59,24 +59,6 @@ public final class DistillCli implements Runnable {
         e.printStackTrace(err);
         err.flush();
         return 1;
-    }
-
-    /** Finds a BadInputException, also when Spark carried it back from an executor as a cause or as text. */
-    static String userError(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof BadInputException) {
-                return t.getMessage();
-            }
-        }
-        String marker = BadInputException.class.getName() + ": ";
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            String m = t.getMessage();
-            int at = m == null ? -1 : m.indexOf(marker);
-            if (at >= 0) {
-                return m.substring(at + marker.length()).lines().findFirst().orElse("").trim();
-            }
-        }
-        return null;
     }
 
     static final class Version implements CommandLine.IVersionProvider {

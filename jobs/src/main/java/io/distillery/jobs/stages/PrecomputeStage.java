@@ -68,7 +68,9 @@ public final class PrecomputeStage {
             log.info("precompute: wrote {} rows ({} taps) to {} in {} s", manifest.rows(), p.taps().size(), output,
                     String.format("%.1f", (System.nanoTime() - start) / 1e9));
             return manifest;
-        } catch (RuntimeException e) {
+        } catch (Exception e) {
+            // Spark's own exceptions are checked ones that Scala throws undeclared: catch them all.
+            SparkRuntime.awaitRunningTasks(ctx.spark(), 30);
             out.abandon();
             throw e;
         }

@@ -70,9 +70,13 @@ public final class TrainStage {
         }
         try {
             return train(ctx, job, examples, outputs, provenance, out, start);
-        } catch (io.distillery.errors.BadInputException e) {
-            // Bad input is found before or while the first batches are built: nothing worth resuming.
-            out.abandon();
+        } catch (Exception e) {
+            // Bad input (here or carried back from an executor) leaves nothing worth resuming; other
+            // failures keep the staging directory and its checkpoints for --resume.
+            if (io.distillery.errors.BadInputException.find(e) != null) {
+                io.distillery.runtime.SparkRuntime.awaitRunningTasks(ctx.spark(), 30);
+                out.abandon();
+            }
             throw e;
         }
     }
