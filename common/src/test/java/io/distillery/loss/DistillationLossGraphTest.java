@@ -19,8 +19,6 @@ import org.deeplearning4j.nn.conf.layers.LossLayer;
 import org.deeplearning4j.nn.conf.preprocessor.CnnToFeedForwardPreProcessor;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.weights.WeightInit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.activations.Activation;
@@ -36,23 +34,12 @@ import org.nd4j.linalg.lossfunctions.LossFunctions;
  * The two losses inside a student graph: JSON round trip of the configuration (Spark broadcasts it
  * as JSON) and DL4J's own numerical gradient check of the whole network in double precision.
  */
+@org.junit.jupiter.api.extension.ExtendWith(DoublePrecision.class)
 class DistillationLossGraphTest {
     private static final int BATCH = 3, CHANNELS = 2, SIZE = 5, CLASSES = 4, CONV = 3, HINT = 2;
     /** Spatial size after the 2x2 convolution (no padding). */
     private static final int MAP = SIZE - 1;
-    private static DataType savedType, savedFloatType;
 
-    @BeforeAll
-    static void doublePrecision() {
-        savedType = Nd4j.dataType();
-        savedFloatType = Nd4j.defaultFloatingPointType();
-        Nd4j.setDefaultDataTypes(DataType.DOUBLE, DataType.DOUBLE);
-    }
-
-    @AfterAll
-    static void restorePrecision() {
-        Nd4j.setDefaultDataTypes(savedType, savedFloatType);
-    }
 
     /**
      * img → conv → dense → "logits" → {cross-entropy on hard labels, KD on teacher logits}, and

@@ -9,8 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -21,21 +19,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.lossfunctions.impl.LossMSE;
 
+@org.junit.jupiter.api.extension.ExtendWith(DoublePrecision.class)
 class HintLossTest {
     private static final int N = 4, D = 7;
-    private static DataType savedType, savedFloatType;
 
-    @BeforeAll
-    static void doublePrecision() {
-        savedType = Nd4j.dataType();
-        savedFloatType = Nd4j.defaultFloatingPointType();
-        Nd4j.setDefaultDataTypes(DataType.DOUBLE, DataType.DOUBLE);
-    }
-
-    @AfterAll
-    static void restorePrecision() {
-        Nd4j.setDefaultDataTypes(savedType, savedFloatType);
-    }
 
     /** {@code null}, a per-example mask, a 0/1 per-output mask and a weighted per-output mask. */
     private static INDArray mask(String kind) {

@@ -10,35 +10,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.activations.IActivation;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.lossfunctions.impl.LossKLD;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
+@org.junit.jupiter.api.extension.ExtendWith(DoublePrecision.class)
 class KnowledgeDistillationLossTest {
     private static final int N = 5, K = 6;
-    private static DataType savedType, savedFloatType;
 
-    @BeforeAll
-    static void doublePrecision() {
-        savedType = Nd4j.dataType();
-        savedFloatType = Nd4j.defaultFloatingPointType();
-        Nd4j.setDefaultDataTypes(DataType.DOUBLE, DataType.DOUBLE);
-    }
-
-    @AfterAll
-    static void restorePrecision() {
-        Nd4j.setDefaultDataTypes(savedType, savedFloatType);
-    }
 
     /**
      * Per-example score straight from the definition, in plain doubles. {@code mask} is N x K (a

@@ -1,13 +1,13 @@
 package io.distillery.jobs.cli;
 
-import io.distillery.config.PipelineConfig;
 import io.distillery.errors.BadInputException;
 import io.distillery.jobs.report.ReportWriter;
 import io.distillery.jobs.stages.EvaluateStage;
 import io.distillery.jobs.stages.Pipeline;
 import io.distillery.jobs.stages.PrecomputeStage;
 import io.distillery.jobs.stages.TeacherStage;
-import io.distillery.jobs.stages.TrainStage;
+import io.distillery.jobs.stages.StageContext;
+import io.distillery.jobs.report.Report;
 import io.distillery.prep.PrepJob;
 import io.distillery.runtime.BuildInfo;
 import io.distillery.runtime.Nd4jRuntime;
@@ -68,85 +68,74 @@ public final class DistillCli implements Runnable {
         }
     }
 
-    @Command(name = "prep", mixinStandardHelpOptions = true, description = "Read a raw dataset (idx, CIFAR binary, image folder) into the examples table.")
-    static final class Prep implements Callable<Integer> {
+    /** A stage command: load the pipeline config, start Spark, run the stage, stop Spark. */
+    abstract static class StageCommand implements Callable<Integer> {
         @Mixin
         PipelineOptions options;
 
+        abstract Object run(StageContext ctx);
+
         @Override
         public Integer call() {
-            PipelineConfig config = options.load(null);
-            StageRunner.run(options, config, ctx -> PrepJob.run(ctx.spark(), ctx.storage(), config, ctx.layout().examples(), options.force));
+            Object result = StageRunner.run(options, options.load(null), this::run);
+            if (result instanceof Report report) {
+                System.out.println(ReportWriter.markdown(report));
+            }
             return 0;
+        }
+    }
+
+    @Command(name = "prep", mixinStandardHelpOptions = true, description = "Read a raw dataset (idx, CIFAR binary, image folder) into the examples table.")
+    static final class Prep extends StageCommand {
+        @Override
+        Object run(StageContext ctx) {
+            return PrepJob.run(ctx.spark(), ctx.storage(), ctx.config(), ctx.layout().examples(), ctx.force());
         }
     }
 
     @Command(name = "teacher", mixinStandardHelpOptions = true, description = "Train the teacher with parameter averaging, or import a DL4J model zip (teacher.import).")
-    static final class Teacher implements Callable<Integer> {
-        @Mixin
-        PipelineOptions options;
-
+    static final class Teacher extends StageCommand {
         @Override
-        public Integer call() {
-            StageRunner.run(options, options.load(null), TeacherStage::run);
-            return 0;
+        Object run(StageContext ctx) {
+            return TeacherStage.run(ctx);
         }
     }
 
     @Command(name = "precompute", mixinStandardHelpOptions = true, description = "Run the teacher once over the examples; store logits and taps in Parquet.")
-    static final class Precompute implements Callable<Integer> {
-        @Mixin
-        PipelineOptions options;
-
+    static final class Precompute extends StageCommand {
         @Override
-        public Integer call() {
-            StageRunner.run(options, options.load(null), PrecomputeStage::run);
-            return 0;
+        Object run(StageContext ctx) {
+            return PrecomputeStage.run(ctx);
         }
     }
 
     @Command(name = "distill", mixinStandardHelpOptions = true, description = "Train the student from the examples and the stored teacher outputs.")
-    static final class Distill implements Callable<Integer> {
-        @Mixin
-        PipelineOptions options;
-
+    static final class Distill extends StageCommand {
         @CommandLine.Option(names = "--baseline", description = "Train the student architecture on labels alone instead (same epochs, seed, data).")
         boolean baseline;
 
         @Override
-        public Integer call() {
-            StageRunner.run(options, options.load(null), ctx -> baseline ? Pipeline.baseline(ctx) : Pipeline.student(ctx));
-            return 0;
+        Object run(StageContext ctx) {
+            return baseline ? Pipeline.baseline(ctx) : Pipeline.student(ctx);
         }
     }
 
     @Command(name = "evaluate", mixinStandardHelpOptions = true, description = "Compare teacher, student and baseline on the test split; write reports/.")
-    static final class Evaluate implements Callable<Integer> {
-        @Mixin
-        PipelineOptions options;
-
+    static final class Evaluate extends StageCommand {
         @Override
-        public Integer call() {
-            var report = StageRunner.run(options, options.load(null), EvaluateStage::run);
-            System.out.println(ReportWriter.markdown(report));
-            return 0;
+        Object run(StageContext ctx) {
+            return EvaluateStage.run(ctx);
         }
     }
 
     @Command(name = "pipeline", mixinStandardHelpOptions = true, description = "Run prep, teacher, precompute, distill, baseline and evaluate; finished stages are skipped.")
-    static final class PipelineCommand implements Callable<Integer> {
-        @Mixin
-        PipelineOptions options;
-
+    static final class PipelineCommand extends StageCommand {
         @Override
-        public Integer call() {
-            var report = StageRunner.run(options, options.load(null), Pipeline::all);
-            System.out.println(ReportWriter.markdown(report));
-            return 0;
+        Object run(StageContext ctx) {
+            return Pipeline.all(ctx);
         }
     }
 
-    /** Kept for symmetry with the stage classes; training lives in {@link TrainStage}. */
     private DistillCli() {
     }
 }
