@@ -130,6 +130,67 @@ class PipelineIntegrationTest {
         assertEquals(before, read("students/tiny-cnn/_manifest.json"));
     }
 
+    @Test
+    void inspectPrintsSchemaRowCountAndManifest() {
+        TestRuns.Run r = TestRuns.cli("inspect", runDir.resolve("teacher-outputs/tiny-resnet").toString());
+        assertEquals(0, r.status(), r.err());
+        long rows = Manifest.read(Storage.local(), runDir.resolve("teacher-outputs/tiny-resnet").toString()).rows();
+        assertTrue(r.out().contains("rows: " + rows + " (manifest: " + rows + ")"), r.out());
+        assertTrue(r.out().contains("tap_stage3: binary"), r.out());
+        assertTrue(r.out().contains("\"teacher_hash\""), r.out());
+    }
+
+    @Test
+    void everyCommandHasHelp() {
+        for (String command : List.of("prep", "teacher", "precompute", "distill", "evaluate", "pipeline", "demo", "inspect")) {
+            TestRuns.Run r = TestRuns.cli(command, "--help");
+            assertEquals(0, r.status(), command + ": " + r.err());
+            assertTrue(r.out().contains("Usage: distill " + command), r.out());
+        }
+    }
+
+    /**
+     * A training stage stopped after its first checkpoint (here: its Spark jobs are cancelled, as
+     * when a driver dies) keeps its partial output; --resume continues from the checkpoint and the
+     * finished metrics start with the epochs that were already done.
+     */
+    @Test
+    void interruptedTrainingResumesFromItsLastCheckpoint() throws Exception {
+        String[] args = {"distill", "--config", config.toString(), "--set", "student.name=resumable"};
+        Path partialMetrics = runDir.resolve("students/resumable.partial/metrics.jsonl");
+        var executor = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            var interruptedRun = executor.submit(() -> TestRuns.cli(args));
+            long deadline = System.nanoTime() + 300_000_000_000L;
+            while (!Files.exists(partialMetrics) && System.nanoTime() < deadline && !interruptedRun.isDone()) {
+                Thread.sleep(20);
+            }
+            // Cancel until it takes: between two Spark jobs (checkpointing, say) there is nothing to cancel.
+            while (!interruptedRun.isDone()) {
+                SparkSession.getDefaultSession().foreach(session -> {
+                    session.sparkContext().cancelAllJobs();
+                    return null;
+                });
+                Thread.sleep(20);
+            }
+            TestRuns.Run interrupted = interruptedRun.get();
+            assertEquals(1, interrupted.status(), "the run was not interrupted:\n" + interrupted.err());
+            List<String> done = Files.readAllLines(partialMetrics);
+            assertTrue(!done.isEmpty() && done.size() < 5, "epochs done before the interruption: " + done.size());
+
+            String[] resume = java.util.Arrays.copyOf(args, args.length + 1);
+            resume[args.length] = "--resume";
+            TestRuns.Run resumed = TestRuns.cli(resume);
+            assertEquals(0, resumed.status(), resumed.err());
+            assertTrue(resumed.err().contains("resuming after epoch " + done.size()), resumed.err());
+            List<String> all = Files.readAllLines(runDir.resolve("students/resumable/metrics.jsonl"));
+            assertEquals(5, all.size());
+            assertEquals(done, all.subList(0, done.size()));
+        } finally {
+            executor.shutdownNow();
+        }
+    }
+
     private static String read(String file) {
         try {
             return Files.readString(runDir.resolve(file));

@@ -55,23 +55,27 @@ public final class TestRuns {
         }
     }
 
-    /** Result of one CLI run: exit status and what it printed to stderr. */
-    public record Run(int status, String err) {
+    /** Result of one CLI run: exit status and what it printed to stdout and stderr. */
+    public record Run(int status, String out, String err) {
     }
 
-    /** Runs {@code distill <args>} in this JVM against local[2], capturing stderr. */
+    /** Runs {@code distill <args>} in this JVM against local[2], capturing stdout and stderr. */
     public static Run cli(String... args) {
         List<String> all = new ArrayList<>(Arrays.asList(args));
         all.add("--master");
         all.add("local[2]");
-        PrintStream original = System.err;
-        ByteArrayOutputStream captured = new ByteArrayOutputStream();
-        System.setErr(new PrintStream(new TeeStream(original, captured), true, StandardCharsets.UTF_8));
+        PrintStream originalErr = System.err;
+        PrintStream originalOut = System.out;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(new TeeStream(originalErr, err), true, StandardCharsets.UTF_8));
+        System.setOut(new PrintStream(new TeeStream(originalOut, out), true, StandardCharsets.UTF_8));
         try {
             int status = DistillCli.execute(all.toArray(new String[0]));
-            return new Run(status, captured.toString(StandardCharsets.UTF_8));
+            return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
         } finally {
-            System.setErr(original);
+            System.setErr(originalErr);
+            System.setOut(originalOut);
         }
     }
 
