@@ -27,7 +27,7 @@ import org.nd4j.linalg.schedule.ScheduleType;
 /**
  * The model zoo. Every model takes NCHW images in [0, 1] as input {@value #INPUT}, ends in a
  * {@value #LOGITS} dense layer (identity activation: the logits) and a softmax cross-entropy
- * {@value #OUTPUT} loss layer, and names the activation after each stage {@code stage1..stageN};
+ * {@value #OUTPUT} loss layer ({@value #POOL} reduces the last feature map first), and names the activation after each stage {@code stage1..stageN};
  * those names are the taps that precompute can store and hints can target.
  */
 public final class ModelZoo {
@@ -55,7 +55,9 @@ public final class ModelZoo {
             case "cnn" -> cnn(g, spec);
             default -> throw new IllegalArgumentException("unknown architecture " + spec.architecture());
         };
-        g.addLayer(POOL, new GlobalPoolingLayer.Builder(PoolingType.AVG).build(), last)
+        g.addLayer(POOL, spec.head().equals(ModelSpec.FLATTEN)
+                        ? new SubsamplingLayer.Builder(PoolingType.MAX).kernelSize(2, 2).stride(2, 2).build()
+                        : new GlobalPoolingLayer.Builder(PoolingType.AVG).build(), last)
                 .addLayer(LOGITS, new DenseLayer.Builder().nOut(classes).activation(Activation.IDENTITY).build(), POOL);
         return g;
     }
