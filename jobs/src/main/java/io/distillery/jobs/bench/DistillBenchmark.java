@@ -16,7 +16,6 @@ import io.distillery.model.Models;
 import io.distillery.prep.PrepJob;
 import io.distillery.runtime.Nd4jRuntime;
 import io.distillery.runtime.SparkRuntime;
-import io.distillery.runtime.Storage;
 import io.distillery.table.ExamplesTable;
 import io.distillery.table.Manifest;
 import io.distillery.train.BatchAssembler;

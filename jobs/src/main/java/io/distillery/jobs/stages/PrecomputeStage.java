@@ -9,7 +9,6 @@ import io.distillery.runtime.SparkRuntime;
 import io.distillery.runtime.Storage;
 import io.distillery.table.ColumnSpec;
 import io.distillery.table.ExamplesTable;
-import io.distillery.table.Json;
 import io.distillery.table.Manifest;
 import io.distillery.table.Provenance;
 import io.distillery.table.StagedOutput;

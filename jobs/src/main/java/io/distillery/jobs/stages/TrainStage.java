@@ -2,6 +2,7 @@ package io.distillery.jobs.stages;
 
 import io.distillery.config.ModelSpec;
 import io.distillery.config.TrainSettings;
+import io.distillery.errors.BadInputException;
 import io.distillery.data.ImageShape;
 import io.distillery.method.DistillationGraph;
 import io.distillery.method.DistillationMethod;
@@ -13,6 +14,7 @@ import io.distillery.runtime.Nd4jRuntime;
 import io.distillery.runtime.SparkRuntime;
 import io.distillery.runtime.Storage;
 import io.distillery.table.ExamplesTable;
+import io.distillery.table.Json;
 import io.distillery.table.Manifest;
 import io.distillery.table.Provenance;
 import io.distillery.table.StagedOutput;
@@ -61,7 +63,7 @@ public final class TrainStage {
         if (outputs != null) {
             inputs.put("teacher_outputs", outputs.contentHash());
         }
-        String configJson = io.distillery.table.Json.line(Map.of("model", job.model(), "train", job.train(), "methods", describeMethods(job)));
+        String configJson = Json.line(Map.of("model", job.model(), "train", job.train(), "methods", describeMethods(job)));
         Provenance provenance = Provenance.of(job.role(), configJson, inputs);
         StagedOutput out = StagedOutput.open(ctx.storage(), job.output(), provenance, ctx.force(), ctx.resume());
         if (out.upToDate()) {
@@ -73,8 +75,8 @@ public final class TrainStage {
         } catch (Exception e) {
             // Bad input (here or carried back from an executor) leaves nothing worth resuming; other
             // failures keep the staging directory and its checkpoints for --resume.
-            if (io.distillery.errors.BadInputException.find(e) != null) {
-                io.distillery.runtime.SparkRuntime.awaitRunningTasks(ctx.spark(), 30);
+            if (BadInputException.find(e) != null) {
+                SparkRuntime.awaitRunningTasks(ctx.spark(), 30);
                 out.abandon();
             }
             throw e;
