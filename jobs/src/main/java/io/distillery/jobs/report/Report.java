@@ -15,10 +15,11 @@ public record Report(String dataset, String examplesHash, List<ModelResult> mode
 
     /**
      * @param imagesPerSecond inference throughput of {@code output()} in one JVM, keyed by batch size
+     * @param threads         ND4J threads used for that timing
      * @param methods         the distillation heads the model was trained with (null for imports)
      */
     public record ModelResult(String role, String name, double testAccuracy, long testImages, long parameters, long modelBytes,
-                              Map<Integer, Double> imagesPerSecond, int epochs, double trainSeconds, Object methods) {
+                              Map<Integer, Double> imagesPerSecond, int threads, int epochs, double trainSeconds, Object methods) {
     }
 
     public static Report of(Manifest examples, PipelineConfig config, List<ModelResult> models) {

@@ -69,6 +69,10 @@ public final class ReportWriter {
         if (c.containsKey("student_minus_baseline_points")) {
             b.append(String.format("Student vs baseline (same architecture, no teacher): %+.2f points.%n", (Double) c.get("student_minus_baseline_points")));
         }
+        if (!r.models().isEmpty()) {
+            b.append(String.format("Inference images/s: output() in one JVM with %d ND4J threads, after warm-up, all models in the same run.%n",
+                    r.models().get(0).threads()));
+        }
         b.append(String.format("Test images: %,d. Dataset %s (%s).%n", r.models().isEmpty() ? 0 : r.models().get(0).testImages(),
                 r.dataset(), r.examplesHash()));
         return b.toString();

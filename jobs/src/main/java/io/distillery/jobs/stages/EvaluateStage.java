@@ -5,6 +5,7 @@ import io.distillery.data.ImageShape;
 import io.distillery.jobs.report.Report;
 import io.distillery.jobs.report.ReportWriter;
 import io.distillery.model.Models;
+import io.distillery.runtime.Nd4jRuntime;
 import io.distillery.runtime.SparkRuntime;
 import io.distillery.runtime.Storage;
 import io.distillery.table.ExamplesTable;
@@ -46,6 +47,9 @@ public final class EvaluateStage {
                 .select(ExamplesTable.ID, ExamplesTable.LABEL, ExamplesTable.IMAGE);
         EvaluateSettings e = ctx.config().evaluate();
         INDArray speedImages = speedImages(test, shape, e.speedImages());
+        // Timed with every core of this JVM, whatever training set before: one fixed, stated setting.
+        int cores = Runtime.getRuntime().availableProcessors();
+        Nd4jRuntime.limitThreads(cores);
 
         List<Report.ModelResult> results = new ArrayList<>();
         Map<String, String> dirs = new LinkedHashMap<>();
@@ -69,7 +73,7 @@ public final class EvaluateStage {
             List<io.distillery.train.EpochMetrics> metrics = Checkpoints.readMetrics(ctx.storage(), dir);
             curves.put(role, metrics);
             results.add(new Report.ModelResult(role, dir.substring(dir.lastIndexOf('/') + 1), acc.value(), acc.total(), graph.numParams(),
-                    ctx.storage().size(modelPath), speed, metrics.size(), metrics.stream().mapToDouble(x -> x.seconds()).sum(),
+                    ctx.storage().size(modelPath), speed, cores, metrics.size(), metrics.stream().mapToDouble(x -> x.seconds()).sum(),
                     m.properties().get("methods")));
             log.info("evaluate: {} test accuracy {} on {} images, {} parameters, {} images/s by batch size", role,
                     String.format("%.4f", acc.value()), acc.total(), graph.numParams(), speed);
