@@ -30,14 +30,40 @@ public final class Checkpoints {
     public record Restored(ComputationGraph graph, int epoch, List<EpochMetrics> metrics) {
     }
 
+    /**
+     * Writes the epoch's checkpoint, then the metrics (so every epoch in the metrics has had a
+     * checkpoint), then prunes: the last {@value #KEEP} stay, and so does the best epoch by
+     * validation accuracy, which training may select as its result.
+     */
     public void save(ComputationGraph graph, int epoch, List<EpochMetrics> metrics) {
         String dir = Storage.join(root, DIR);
         Models.write(storage, Storage.join(dir, name(epoch)), graph, true);
         writeMetrics(metrics);
         List<String> existing = checkpointNames();
+        String best = name(bestEpoch(metrics));
         for (int i = 0; i < existing.size() - KEEP; i++) {
-            storage.delete(Storage.join(dir, existing.get(i)));
+            if (!existing.get(i).equals(best)) {
+                storage.delete(Storage.join(dir, existing.get(i)));
+            }
         }
+    }
+
+    /** The epoch with the highest validation accuracy (the earliest among ties); 0 when there is none. */
+    public static int bestEpoch(List<EpochMetrics> metrics) {
+        int best = 0;
+        double accuracy = Double.NEGATIVE_INFINITY;
+        for (EpochMetrics m : metrics) {
+            if (m.validationAccuracy() > accuracy) {
+                accuracy = m.validationAccuracy();
+                best = m.epoch();
+            }
+        }
+        return best;
+    }
+
+    /** The checkpoint of one epoch, with its updater state. */
+    public ComputationGraph load(int epoch) {
+        return Models.read(storage, Storage.join(root, DIR, name(epoch)), true);
     }
 
     public void writeMetrics(List<EpochMetrics> metrics) {

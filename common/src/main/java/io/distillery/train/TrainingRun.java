@@ -37,7 +37,8 @@ public final class TrainingRun {
         this.checkpoints = new Checkpoints(storage, outputDir);
     }
 
-    public record Result(ComputationGraph graph, List<EpochMetrics> metrics) {
+    /** @param selectedEpoch the epoch whose weights {@code graph} holds */
+    public record Result(ComputationGraph graph, List<EpochMetrics> metrics, int selectedEpoch) {
     }
 
     public Result run(ComputationGraph fresh, RowBatches train, Dataset<Row> validation, ImageShape shape, int classes, boolean resume) {
@@ -53,9 +54,21 @@ public final class TrainingRun {
                 log.info("{}: resuming after epoch {} from its checkpoint", label, first);
             }
         }
-        if (first >= settings.epochs()) {
-            return new Result(graph, metrics);
+        if (first < settings.epochs()) {
+            train(graph, train, validation, shape, classes, first, metrics);
         }
+        if (settings.select().equals(TrainSettings.BEST_VALIDATION) && !metrics.isEmpty()) {
+            int best = Checkpoints.bestEpoch(metrics);
+            if (best != metrics.get(metrics.size() - 1).epoch()) {
+                log.info("{}: selecting epoch {} (best validation accuracy) over the last epoch", label, best);
+                return new Result(checkpoints.load(best), metrics, best);
+            }
+        }
+        return new Result(graph, metrics, metrics.isEmpty() ? 0 : metrics.get(metrics.size() - 1).epoch());
+    }
+
+    private void train(ComputationGraph graph, RowBatches train, Dataset<Row> validation, ImageShape shape, int classes, int first,
+                       List<EpochMetrics> metrics) {
         SparkGraphTrainer trainer = new SparkGraphTrainer(sc, settings, label);
         log.info("{}: {} examples, {} epochs, {} workers x batch {}, {} averaging rounds per epoch", label, train.count(),
                 settings.epochs(), trainer.workers(), settings.batchSize(), trainer.rounds(train.count()));
@@ -73,6 +86,5 @@ public final class TrainingRun {
                     loss.entrySet().stream().map(e -> e.getKey() + "=" + String.format("%.4f", e.getValue())).collect(Collectors.joining(" ")),
                     String.format("%.4f", accuracy));
         });
-        return new Result(graph, metrics);
     }
 }

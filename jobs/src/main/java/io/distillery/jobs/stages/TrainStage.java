@@ -118,14 +118,16 @@ public final class TrainStage {
             properties.putAll(job.describe());
             properties.put("epochs", result.metrics().size());
             properties.put("train_seconds", result.metrics().stream().mapToDouble(m -> m.seconds()).sum());
-            properties.put("final_validation_accuracy", result.metrics().isEmpty() ? null
-                    : result.metrics().get(result.metrics().size() - 1).validationAccuracy());
+            properties.put("selected_epoch", result.selectedEpoch());
+            properties.put("validation_accuracy", result.metrics().stream().filter(m -> m.epoch() == result.selectedEpoch())
+                    .map(m -> m.validationAccuracy()).findFirst().orElse(null));
             properties.put("model_sha256", ctx.storage().sha256(modelPath));
             Manifest manifest = new Manifest("model", Manifest.FORMAT_VERSION, 0, (String) properties.get("model_sha256"), List.of(),
                     properties, provenance);
             out.commit(manifest);
-            log.info("{} {}: trained {} epochs in {} s, validation accuracy {}, wrote {}", job.role(), job.name(), result.metrics().size(),
-                    String.format("%.1f", (System.nanoTime() - start) / 1e9), properties.get("final_validation_accuracy"), job.output());
+            log.info("{} {}: trained {} epochs in {} s, kept epoch {} (validation accuracy {}), wrote {}", job.role(), job.name(),
+                    result.metrics().size(), String.format("%.1f", (System.nanoTime() - start) / 1e9), result.selectedEpoch(),
+                    properties.get("validation_accuracy"), job.output());
             return manifest;
         } finally {
             train.unpersist();
