@@ -183,6 +183,8 @@ fi
 read -r -a extra <<<"${DISTILLERY_SUBMIT_ARGS:-}"
 args+=("${extra[@]}")
 
+# Local mode runs tasks as threads of this JVM: one OpenMP thread each (see README.md, "Settings every file shares").
+[[ $cluster == local ]] && export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 cmd=("$SPARK_HOME/bin/spark-submit" "${args[@]}" "$jar" "${app[@]}")
 echo "submit.sh: $(printf '%q ' "${cmd[@]}")" >&2
 exec "${cmd[@]}"

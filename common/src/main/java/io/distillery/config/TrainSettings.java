@@ -7,20 +7,20 @@ import java.util.List;
 
 /** How one model is trained with parameter averaging: the same schema for teacher, student and baseline. */
 public record TrainSettings(int epochs, int batchSize, double learningRate, String lrSchedule, double l2,
-                            int workers, int averagingFrequency, int threadsPerWorker, long seed, String select) implements Serializable {
+                            int workers, int averagingFrequency, long seed, String select) implements Serializable {
     /** Keep the epoch with the best validation accuracy (early stopping without stopping). */
     public static final String BEST_VALIDATION = "best-validation";
     public static final String LAST = "last";
 
     public TrainSettings(int epochs, int batchSize, double learningRate, String lrSchedule, double l2,
-                         int workers, int averagingFrequency, int threadsPerWorker, long seed) {
-        this(epochs, batchSize, learningRate, lrSchedule, l2, workers, averagingFrequency, threadsPerWorker, seed, BEST_VALIDATION);
+                         int workers, int averagingFrequency, long seed) {
+        this(epochs, batchSize, learningRate, lrSchedule, l2, workers, averagingFrequency, seed, BEST_VALIDATION);
     }
 
     static TrainSettings from(String where, Config c) {
         TrainSettings t = new TrainSettings(c.getInt("epochs"), c.getInt("batch-size"), c.getDouble("learning-rate"),
                 c.getString("lr-schedule"), c.getDouble("l2"), c.getInt("workers"), c.getInt("averaging-frequency"),
-                c.getInt("threads-per-worker"), c.getLong("seed"), c.getString("select"));
+                c.getLong("seed"), c.getString("select"));
         Check.atLeast(where + ".epochs", t.epochs, 1);
         Check.atLeast(where + ".batch-size", t.batchSize, 1);
         Check.positive(where + ".learning-rate", t.learningRate);
@@ -28,12 +28,11 @@ public record TrainSettings(int epochs, int batchSize, double learningRate, Stri
         Check.atLeast(where + ".l2", t.l2, 0);
         Check.atLeast(where + ".workers", t.workers, 0);
         Check.atLeast(where + ".averaging-frequency", t.averagingFrequency, 1);
-        Check.atLeast(where + ".threads-per-worker", t.threadsPerWorker, 0);
         Check.oneOf(where + ".select", t.select, List.of(BEST_VALIDATION, LAST));
         return t;
     }
 
     public TrainSettings withEpochs(int newEpochs) {
-        return new TrainSettings(newEpochs, batchSize, learningRate, lrSchedule, l2, workers, averagingFrequency, threadsPerWorker, seed, select);
+        return new TrainSettings(newEpochs, batchSize, learningRate, lrSchedule, l2, workers, averagingFrequency, seed, select);
     }
 }

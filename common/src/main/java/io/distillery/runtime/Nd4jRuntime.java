@@ -41,12 +41,18 @@ public final class Nd4jRuntime {
         configured = true;
     }
 
-    /** Caps ND4J's own thread pool for this JVM; one thread per Spark task is best for small models. */
-    public static void limitThreads(int threads) {
-        if (threads > 0) {
-            configure();
-            Nd4j.getEnvironment().setMaxMasterThreads(threads);
-            Nd4j.getEnvironment().setMaxThreads(threads);
+    /**
+     * Native threads per ND4J call, which only {@code OMP_NUM_THREADS} at JVM start controls: ND4J's
+     * own setMaxThreads does not reach oneDNN's OpenMP pool. Spark runs one task per core, so the
+     * launcher and spark-defaults set it to 1; left at the core count, two tasks on two cores
+     * oversubscribe OpenMP and training ran about half as fast (measured here).
+     */
+    public static int threads() {
+        String env = System.getenv("OMP_NUM_THREADS");
+        try {
+            return env == null ? Runtime.getRuntime().availableProcessors() : Integer.parseInt(env.trim());
+        } catch (NumberFormatException e) {
+            return Runtime.getRuntime().availableProcessors();
         }
     }
 
@@ -62,7 +68,7 @@ public final class Nd4jRuntime {
         boolean onednn = org.nd4j.nativeblas.Nd4jCpu.Environment.getInstance().isUseMKLDNN();
         return "ND4J " + Nd4j.getExecutioner().getEnvironmentInformation().getProperty("backend")
                 + ", oneDNN " + (onednn ? "on" : "off") + ", conv helper " + helper
-                + ", threads " + Nd4j.getEnvironment().maxThreads();
+                + ", OpenMP threads per call " + threads();
     }
 
     static boolean cpuHasAvx2() {

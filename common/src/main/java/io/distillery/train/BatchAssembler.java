@@ -24,13 +24,11 @@ public final class BatchAssembler implements Serializable {
     private final ImageShape shape;
     private final List<LabelSource> labels;
     private final int batchSize;
-    private final int threadsPerWorker;
 
-    public BatchAssembler(ImageShape shape, List<LabelSource> labels, int batchSize, int threadsPerWorker) {
+    public BatchAssembler(ImageShape shape, List<LabelSource> labels, int batchSize) {
         this.shape = shape;
         this.labels = List.copyOf(labels);
         this.batchSize = batchSize;
-        this.threadsPerWorker = threadsPerWorker;
     }
 
     public ImageShape shape() {
@@ -42,7 +40,7 @@ public final class BatchAssembler implements Serializable {
     }
 
     public Iterator<MultiDataSet> batches(Iterator<Row> rows) {
-        Nd4jRuntime.limitThreads(threadsPerWorker);
+        Nd4jRuntime.configure();
         return new Iterator<>() {
             @Override
             public boolean hasNext() {

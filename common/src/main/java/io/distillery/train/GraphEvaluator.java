@@ -31,10 +31,10 @@ public final class GraphEvaluator {
 
     /** Predictions are the argmax of the graph's first output (the class head of every Distillery model). */
     public static Accuracy accuracy(JavaSparkContext sc, byte[] model, Dataset<Row> examples, ImageShape shape, int classes,
-                                    int batchSize, int threads) {
+                                    int batchSize) {
         Broadcast<byte[]> b = sc.broadcast(model);
         try {
-            BatchAssembler assembler = new BatchAssembler(shape, List.of(new LabelSource.ClassLabels(classes)), batchSize, threads);
+            BatchAssembler assembler = new BatchAssembler(shape, List.of(new LabelSource.ClassLabels(classes)), batchSize);
             Tuple2<Long, Long> sum = examples.javaRDD()
                     .mapPartitions((Iterator<Row> rows) -> List.of(count(ModelCache.get(b), assembler.batches(rows))).iterator())
                     .reduce((x, y) -> new Tuple2<>(x._1 + y._1, x._2 + y._2));

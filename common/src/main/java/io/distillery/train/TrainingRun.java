@@ -76,7 +76,7 @@ public final class TrainingRun {
             sc.setJobDescription(label + ": validation after epoch " + r.epoch());
             Map<String, Double> loss = LossTerms.measure(sc, g, train.sample(LOSS_SAMPLE_STRIDE));
             double accuracy = GraphEvaluator.accuracy(sc, io.distillery.model.Models.toBytes(g, false), validation, shape, classes,
-                    256, settings.threadsPerWorker()).value();
+                    256).value();
             sc.setJobDescription(null);
             EpochMetrics m = new EpochMetrics(r.epoch(), r.seconds(), r.trainScore(), loss, accuracy, r.examples(), r.rounds());
             metrics.add(m);

@@ -26,7 +26,7 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /** Configured methods to student heads and label sources, teacher-shape checks, and the deployable copy. */
 class StudentGraphsTest {
-    private static final TrainSettings TRAIN = new TrainSettings(1, 8, 0.001, "constant", 0, 0, 1, 0, 7);
+    private static final TrainSettings TRAIN = new TrainSettings(1, 8, 0.001, "constant", 0, 0, 1, 7);
     private static final ModelSpec STUDENT = new ModelSpec("cnn", List.of(16, 32, 64), List.of(1, 1, 2));
     private static final ImageShape MNIST = new ImageShape(28, 28, 1);
     private static final int CLASSES = 10;

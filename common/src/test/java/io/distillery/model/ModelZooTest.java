@@ -19,7 +19,7 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /** Names, shapes and sizes of the zoo's models. */
 class ModelZooTest {
-    static final TrainSettings TRAIN = new TrainSettings(1, 8, 0.001, "constant", 0, 0, 1, 0, 7);
+    static final TrainSettings TRAIN = new TrainSettings(1, 8, 0.001, "constant", 0, 0, 1, 7);
     static final ImageShape MNIST = new ImageShape(28, 28, 1);
 
     private static ComputationGraph init(ComputationGraphConfiguration conf) {

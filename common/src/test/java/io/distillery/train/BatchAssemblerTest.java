@@ -43,7 +43,7 @@ class BatchAssemblerTest {
     }
 
     private static Iterator<MultiDataSet> batches(int batchSize, Row... rows) {
-        return new BatchAssembler(SHAPE, HEADS, batchSize, 0).batches(List.of(rows).iterator());
+        return new BatchAssembler(SHAPE, HEADS, batchSize).batches(List.of(rows).iterator());
     }
 
     private static float[] flat(org.nd4j.linalg.api.ndarray.INDArray a) {

@@ -29,7 +29,7 @@ class CheckpointsTest {
     private final Storage storage = Storage.local();
 
     private static ComputationGraph tinyModel() {
-        TrainSettings train = new TrainSettings(3, 4, 0.01, "constant", 0, 0, 1, 0, 7);
+        TrainSettings train = new TrainSettings(3, 4, 0.01, "constant", 0, 0, 1, 7);
         ComputationGraph g = new ComputationGraph(ModelZoo.classifier(new ModelSpec("cnn", List.of(2), List.of(1)),
                 new ImageShape(4, 4, 1), 3, train));
         g.init();

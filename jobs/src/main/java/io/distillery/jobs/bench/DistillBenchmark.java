@@ -9,6 +9,8 @@ import io.distillery.jobs.stages.StageContext;
 import io.distillery.jobs.stages.TeacherStage;
 import io.distillery.jobs.stages.TrainStage;
 import io.distillery.method.DistillationGraph;
+import io.distillery.method.DistillationMethod;
+import io.distillery.method.LabelSource;
 import io.distillery.method.StudentGraphs;
 import io.distillery.method.TeacherOutputs;
 import io.distillery.model.ModelZoo;
@@ -17,6 +19,7 @@ import io.distillery.prep.PrepJob;
 import io.distillery.runtime.Nd4jRuntime;
 import io.distillery.runtime.SparkRuntime;
 import io.distillery.table.ExamplesTable;
+import io.distillery.table.Json;
 import io.distillery.table.Manifest;
 import io.distillery.train.BatchAssembler;
 import io.distillery.train.RowBatches;
@@ -26,116 +29,155 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.dataset.api.MultiDataSet;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * Side-by-side speed of the two Spark stages against plain single-JVM DL4J on the same data, in one
- * run: precompute images/s against {@code output()} images/s of the same teacher, and one distill
- * epoch (parameter averaging) against {@code ComputationGraph.fit} on the same batches. Speed does
- * not depend on weights, so the teacher is a freshly initialised copy of the demo architecture.
- * Arguments are {@code --set key=value} overrides of the demo config.
+ * Side-by-side speed of the two Spark stages against plain single-JVM DL4J on the same data and
+ * machine, run by {@code bench/run.sh} as two phases: {@code spark} (Spark local mode, one OpenMP
+ * thread per task, as Distillery runs) measures precompute images/s and one distill epoch;
+ * {@code plain} (a fresh JVM whose OpenMP uses every core) measures the same teacher's
+ * {@code output()} over the same images and {@code ComputationGraph.fit} over the same batches,
+ * then prints the table. Speed does not depend on weights, so the teacher is a freshly initialised
+ * copy of the demo architecture. Further arguments are {@code --set}-style overrides of the demo config.
  */
 public final class DistillBenchmark {
+    private static final String RESULTS = "spark-results.json";
+
     private DistillBenchmark() {
     }
 
     public static void main(String[] args) throws Exception {
+        if (args.length < 2 || !List.of("spark", "plain").contains(args[0])) {
+            System.err.println("usage: DistillBenchmark spark|plain WORK_DIR [key=value...]");
+            System.exit(2);
+        }
         Nd4jRuntime.configure();
-        Path dir = Files.createTempDirectory("distillery-bench");
-        List<String> sets = new ArrayList<>(List.of("run-dir=" + dir.resolve("run"), "data.limit=10000",
-                "teacher.import=" + dir.resolve("teacher.zip"), "distill.train.epochs=1"));
-        sets.addAll(Arrays.asList(args));
+        Path dir = Path.of(args[1]);
+        List<String> sets = new ArrayList<>(List.of("run-dir=" + dir.resolve("run"), "teacher.import=" + dir.resolve("teacher.zip"),
+                "distill.train.epochs=1"));
+        sets.addAll(Arrays.asList(args).subList(2, args.length));
         PipelineConfig config = ConfigLoader.load(null, "demo/fashion-mnist.conf", sets);
-        SparkSession spark = SparkRuntime.session(config.spark(), null);
+        SparkSession spark = SparkRuntime.session(config.spark(), args[0].equals("plain") ? "local[1]" : null);
         try {
             StageContext ctx = StageContext.of(spark, config, true, false);
-            Manifest examples = PrepJob.run(spark, ctx.storage(), config, ctx.layout().examples(), true);
-            ImageShape shape = ExamplesTable.shape(examples);
-            int classes = ExamplesTable.classNames(examples).size();
-            ComputationGraph teacher = new ComputationGraph(ModelZoo.classifier(config.teacher().model(), shape, classes, config.teacher().train()));
-            teacher.init();
-            Models.write(ctx.storage(), dir.resolve("teacher.zip").toString(), teacher, false);
-            TeacherStage.run(ctx);
-
-            long t0 = System.nanoTime();
-            Manifest outputs = PrecomputeStage.run(ctx);
-            double sparkPrecompute = outputs.rows() / ((System.nanoTime() - t0) / 1e9);
-            List<MultiDataSet> images = trainBatches(ctx, shape, classes, config.precompute().batchSize());
-            double plainOutput = plainInference(teacher, images);
-
-            TrainSettings train = config.distill().train();
-            var methods = StudentGraphs.methods(config.distill(), classes);
-            TeacherOutputs teacherOutputs = new TeacherOutputs(ctx.layout().teacherOutputs(), outputs);
-            DistillationGraph spec = StudentGraphs.build(config.student().model(), shape, classes, train, methods, teacherOutputs);
-            TrainStage.Job job = new TrainStage.Job("student", "bench", ctx.layout().student(), config.student().model(), train, methods,
-                    ctx.layout().teacherOutputs(), java.util.Map.of());
-            Dataset<Row> rows = TrainStage.trainingRows(ctx, job, spec.labels());
-            long count = rows.count();
-            BatchAssembler assembler = new BatchAssembler(shape, spec.labels(), train.batchSize(), train.threadsPerWorker());
-            ComputationGraph sparkStudent = new ComputationGraph(spec.build());
-            sparkStudent.init();
-            double[] sparkEpoch = new double[1];
-            Nd4jRuntime.limitThreads(train.threadsPerWorker());
-            new SparkGraphTrainer(ctx.sc(), train, "bench").fit(sparkStudent, new RowBatches(rows, count, assembler, train.seed()), 0,
-                    (g, r) -> sparkEpoch[0] = r.seconds());
-
-            // The same rows, as the same batches, fitted by one JVM with ND4J's default threads.
-            List<MultiDataSet> batches = rows.javaRDD().mapPartitions(assembler::batches).collect();
-            Nd4jRuntime.limitThreads(Runtime.getRuntime().availableProcessors());
-            ComputationGraph plainStudent = new ComputationGraph(StudentGraphs.build(config.student().model(), shape, classes, train, methods,
-                    teacherOutputs).build());
-            plainStudent.init();
-            long t1 = System.nanoTime();
-            for (MultiDataSet mds : batches) {
-                plainStudent.fit(mds);
+            if (args[0].equals("spark")) {
+                sparkPhase(ctx, dir);
+            } else {
+                plainPhase(ctx, dir);
             }
-            double plainEpoch = (System.nanoTime() - t1) / 1e9;
-
-            String master = spark.sparkContext().master();
-            System.out.println();
-            System.out.printf("Distillery benchmark: %,d train images (%s), %s, %d cores, %s%n", count, config.data().name(), master,
-                    Runtime.getRuntime().availableProcessors(), Nd4jRuntime.describe(teacher));
-            System.out.printf("precompute: teacher %s (%,d params), batch %d, taps %s, %s; distill: student %s, batch %d, averaging every %d, %d workers%n%n",
-                    config.teacher().model().architecture(), teacher.numParams(), config.precompute().batchSize(), config.precompute().taps(),
-                    config.precompute().tapEncoding(), config.student().model().architecture(), train.batchSize(), train.averagingFrequency(),
-                    new SparkGraphTrainer(ctx.sc(), train, "").workers());
-            System.out.println("| measurement | Spark stage | plain single JVM | Spark / plain |");
-            System.out.println("|---|---:|---:|---:|");
-            System.out.printf("| precompute, images/s (Spark: inference + encode + Parquet write + verify; plain: output()) | %,.0f | %,.0f | %.2f |%n",
-                    sparkPrecompute, plainOutput, sparkPrecompute / plainOutput);
-            System.out.printf("| distill, seconds per epoch (Spark: parameter averaging; plain: ComputationGraph.fit) | %.1f | %.1f | %.2f |%n",
-                    sparkEpoch[0], plainEpoch, sparkEpoch[0] / plainEpoch);
-            System.out.printf("%nTime ratio below 1 means the Spark stage is faster. Files in %s (delete when done).%n", dir);
         } finally {
             spark.stop();
         }
     }
 
-    /** The train split as in-memory batches (benchmark only: the point is to exclude I/O from the plain side). */
-    private static List<MultiDataSet> trainBatches(StageContext ctx, ImageShape shape, int classes, int batch) {
-        BatchAssembler a = new BatchAssembler(shape, List.of(new io.distillery.method.LabelSource.ClassLabels(classes)), batch, 0);
-        return ctx.table(ctx.layout().examples()).filter("split = 'train'").select(ExamplesTable.ID, ExamplesTable.LABEL, ExamplesTable.IMAGE)
-                .javaRDD().mapPartitions(a::batches).collect();
+    private static void sparkPhase(StageContext ctx, Path dir) throws Exception {
+        PipelineConfig config = ctx.config();
+        Manifest examples = PrepJob.run(ctx.spark(), ctx.storage(), config, ctx.layout().examples(), true);
+        ImageShape shape = ExamplesTable.shape(examples);
+        int classes = ExamplesTable.classNames(examples).size();
+        ComputationGraph teacher = new ComputationGraph(ModelZoo.classifier(config.teacher().model(), shape, classes, config.teacher().train()));
+        teacher.init();
+        Models.write(ctx.storage(), dir.resolve("teacher.zip").toString(), teacher, false);
+        TeacherStage.run(ctx);
+
+        long start = System.nanoTime();
+        Manifest outputs = PrecomputeStage.run(ctx);
+        double precompute = outputs.rows() / ((System.nanoTime() - start) / 1e9);
+
+        Student s = student(ctx, outputs, shape, classes);
+        long count = s.rows.count();
+        ComputationGraph graph = new ComputationGraph(s.graph.build());
+        graph.init();
+        double[] epochSeconds = new double[1];
+        SparkGraphTrainer trainer = new SparkGraphTrainer(ctx.sc(), s.train, "bench");
+        trainer.fit(graph, new RowBatches(s.rows, count, s.assembler, s.train.seed()), 0, (g, r) -> epochSeconds[0] = r.seconds());
+
+        Map<String, Object> results = new LinkedHashMap<>();
+        results.put("master", ctx.spark().sparkContext().master());
+        results.put("workers", trainer.workers());
+        results.put("openmp_threads", Nd4jRuntime.threads());
+        results.put("train_rows", count);
+        results.put("precompute_images_per_second", precompute);
+        results.put("distill_epoch_seconds", epochSeconds[0]);
+        Files.writeString(dir.resolve(RESULTS), Json.pretty(results));
     }
 
-    private static double plainInference(ComputationGraph teacher, List<MultiDataSet> batches) {
-        Nd4jRuntime.limitThreads(Runtime.getRuntime().availableProcessors());
-        for (int i = 0; i < Math.min(3, batches.size()); i++) {
-            teacher.output(false, batches.get(i).getFeatures(0));
+    private static void plainPhase(StageContext ctx, Path dir) throws Exception {
+        PipelineConfig config = ctx.config();
+        Manifest examples = ctx.require(ctx.layout().examples(), "prep");
+        Manifest outputs = ctx.require(ctx.layout().teacherOutputs(), "precompute");
+        ImageShape shape = ExamplesTable.shape(examples);
+        int classes = ExamplesTable.classNames(examples).size();
+        // Collecting is for the benchmark only: the plain side must not count reading or decoding.
+        List<MultiDataSet> images = ctx.table(ctx.layout().examples()).filter("split = 'train'")
+                .select(ExamplesTable.ID, ExamplesTable.LABEL, ExamplesTable.IMAGE).javaRDD()
+                .mapPartitions(new BatchAssembler(shape, List.of(new LabelSource.ClassLabels(classes)), config.precompute().batchSize())::batches)
+                .collect();
+        ComputationGraph teacher = Models.read(ctx.storage(), dir.resolve("teacher.zip").toString(), false);
+        for (int i = 0; i < Math.min(3, images.size()); i++) {
+            teacher.output(false, images.get(i).getFeatures(0));
         }
         long n = 0;
         long start = System.nanoTime();
-        for (MultiDataSet b : batches) {
+        for (MultiDataSet b : images) {
             teacher.output(false, b.getFeatures(0));
             n += b.getFeatures(0).size(0);
         }
-        Nd4j.getExecutioner().commit();
-        return n / ((System.nanoTime() - start) / 1e9);
+        double output = n / ((System.nanoTime() - start) / 1e9);
+
+        Student s = student(ctx, outputs, shape, classes);
+        List<MultiDataSet> batches = s.rows.javaRDD().mapPartitions(s.assembler::batches).collect();
+        ComputationGraph graph = new ComputationGraph(s.graph.build());
+        graph.init();
+        start = System.nanoTime();
+        for (MultiDataSet mds : batches) {
+            graph.fit(mds);
+        }
+        double fit = (System.nanoTime() - start) / 1e9;
+
+        var spark = Json.tree(Files.readString(dir.resolve(RESULTS)));
+        double precompute = spark.get("precompute_images_per_second").asDouble();
+        double epoch = spark.get("distill_epoch_seconds").asDouble();
+        TrainSettings train = s.train;
+        System.out.println();
+        System.out.printf("Distillery benchmark: %,d training images of %s, %d cores; %s%n", spark.get("train_rows").asLong(),
+                config.data().name(), Runtime.getRuntime().availableProcessors(), Nd4jRuntime.describe(teacher).replaceAll(", OpenMP.*", ""));
+        System.out.printf("Spark: %s, %d workers, %d OpenMP thread(s) per task. Plain: one JVM, %d OpenMP threads.%n",
+                spark.get("master").asText(), spark.get("workers").asInt(), spark.get("openmp_threads").asInt(), Nd4jRuntime.threads());
+        System.out.printf("Teacher %s %s/%s (%,d parameters), batch %d, taps %s as %s. Student %s %s/%s %s, batch %d, averaging every %d minibatches.%n%n",
+                config.teacher().model().architecture(), config.teacher().model().widths(), config.teacher().model().blocks(), teacher.numParams(),
+                config.precompute().batchSize(), config.precompute().taps(), config.precompute().tapEncoding(), config.student().model().architecture(),
+                config.student().model().widths(), config.student().model().blocks(), config.student().model().head(), train.batchSize(),
+                train.averagingFrequency());
+        System.out.println("| measurement | Spark stage | plain single JVM | Spark / plain |");
+        System.out.println("|---|---:|---:|---:|");
+        System.out.printf("| precompute, images/s (Spark: inference + encoding + Parquet write + verification; plain: output() only) | %,.0f | %,.0f | %.2f |%n",
+                precompute, output, precompute / output);
+        System.out.printf("| distill, seconds per epoch (Spark: parameter averaging; plain: ComputationGraph.fit, same batches) | %.1f | %.1f | %.2f |%n",
+                epoch, fit, epoch / fit);
+        System.out.printf("%nimages/s: higher is better; seconds: lower is better. Work files: %s%n", dir);
+    }
+
+    private record Student(TrainSettings train, DistillationGraph graph, Dataset<Row> rows, BatchAssembler assembler) {
+    }
+
+    /** The demo's distillation student and its training rows, built the way the distill stage builds them. */
+    private static Student student(StageContext ctx, Manifest outputs, ImageShape shape, int classes) {
+        PipelineConfig config = ctx.config();
+        TrainSettings train = config.distill().train();
+        List<DistillationMethod> methods = StudentGraphs.methods(config.distill(), classes);
+        TeacherOutputs teacherOutputs = new TeacherOutputs(ctx.layout().teacherOutputs(), outputs);
+        DistillationGraph graph = StudentGraphs.build(config.student().model(), shape, classes, train, methods, teacherOutputs);
+        TrainStage.Job job = new TrainStage.Job("student", "bench", ctx.layout().student(), config.student().model(), train, methods,
+                ctx.layout().teacherOutputs(), Map.of());
+        Dataset<Row> rows = TrainStage.trainingRows(ctx, job, graph.labels());
+        return new Student(train, graph, rows, new BatchAssembler(shape, graph.labels(), train.batchSize()));
     }
 }

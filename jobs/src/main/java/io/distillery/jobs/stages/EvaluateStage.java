@@ -47,9 +47,7 @@ public final class EvaluateStage {
                 .select(ExamplesTable.ID, ExamplesTable.LABEL, ExamplesTable.IMAGE);
         EvaluateSettings e = ctx.config().evaluate();
         INDArray speedImages = speedImages(test, shape, e.speedImages());
-        // Timed with every core of this JVM, whatever training set before: one fixed, stated setting.
-        int cores = Runtime.getRuntime().availableProcessors();
-        Nd4jRuntime.limitThreads(cores);
+        int threads = Nd4jRuntime.threads();
 
         List<Report.ModelResult> results = new ArrayList<>();
         Map<String, String> dirs = new LinkedHashMap<>();
@@ -65,7 +63,7 @@ public final class EvaluateStage {
             byte[] bytes = ctx.storage().readBytes(modelPath);
             ComputationGraph graph = Models.fromBytes(bytes, false);
             GraphEvaluator.Accuracy acc = SparkRuntime.described(ctx.spark(), "evaluate: " + role + " on the test split",
-                    () -> GraphEvaluator.accuracy(ctx.sc(), bytes, test, shape, classes, 256, 1));
+                    () -> GraphEvaluator.accuracy(ctx.sc(), bytes, test, shape, classes, 256));
             Map<Integer, Double> speed = new LinkedHashMap<>();
             for (int batch : e.speedBatchSizes()) {
                 speed.put(batch, InferenceTimer.imagesPerSecond(graph, speedImages, batch, e.warmupBatches()));
@@ -73,7 +71,7 @@ public final class EvaluateStage {
             List<io.distillery.train.EpochMetrics> metrics = Checkpoints.readMetrics(ctx.storage(), dir);
             curves.put(role, metrics);
             results.add(new Report.ModelResult(role, dir.substring(dir.lastIndexOf('/') + 1), acc.value(), acc.total(), graph.numParams(),
-                    ctx.storage().size(modelPath), speed, cores, metrics.size(), metrics.stream().mapToDouble(x -> x.seconds()).sum(),
+                    ctx.storage().size(modelPath), speed, threads, metrics.size(), metrics.stream().mapToDouble(x -> x.seconds()).sum(),
                     m.properties().get("methods")));
             log.info("evaluate: {} test accuracy {} on {} images, {} parameters, {} images/s by batch size", role,
                     String.format("%.4f", acc.value()), acc.total(), graph.numParams(), speed);

@@ -88,9 +88,8 @@ public final class PrecomputeStage {
                 .select(ExamplesTable.ID, ExamplesTable.IMAGE);
         long expected = rows.count();
         Broadcast<byte[]> model = ctx.sc().broadcast(modelBytes);
-        int threads = Integer.parseInt(ctx.spark().conf().get("spark.task.cpus", "1"));
         TeacherInference inference = new TeacherInference(model, shape, p.taps(), logitsLayer, logitsEncoding, tapEncoding,
-                p.batchSize(), threads);
+                p.batchSize());
         JavaRDD<Row> outputs = rows.javaRDD().mapPartitions(inference::apply);
         SparkRuntime.described(ctx.spark(), "precompute: teacher " + ctx.config().teacher().name() + " over " + expected + " examples", () -> {
             ctx.spark().createDataFrame(outputs, TeacherOutputsTable.schema(p.taps())).write()

@@ -35,10 +35,9 @@ final class TeacherInference implements Serializable {
     private final TensorEncoding logitsEncoding;
     private final TensorEncoding tapEncoding;
     private final int batchSize;
-    private final int threads;
 
     TeacherInference(Broadcast<byte[]> model, ImageShape shape, List<String> taps, boolean logitsLayer, TensorEncoding logitsEncoding,
-                     TensorEncoding tapEncoding, int batchSize, int threads) {
+                     TensorEncoding tapEncoding, int batchSize) {
         this.model = model;
         this.shape = shape;
         this.taps = List.copyOf(taps);
@@ -46,7 +45,6 @@ final class TeacherInference implements Serializable {
         this.logitsEncoding = logitsEncoding;
         this.tapEncoding = tapEncoding;
         this.batchSize = batchSize;
-        this.threads = threads;
     }
 
     /** Logits: the zoo's identity 'logits' layer, else log of the first (softmax) output, equal up to a per-row constant. */
@@ -59,7 +57,7 @@ final class TeacherInference implements Serializable {
     }
 
     Iterator<Row> apply(Iterator<Row> rows) {
-        Nd4jRuntime.limitThreads(threads);
+        Nd4jRuntime.configure();
         ComputationGraph graph = ModelCache.get(model);
         return new Iterator<>() {
             private Iterator<Row> batch = java.util.Collections.emptyIterator();

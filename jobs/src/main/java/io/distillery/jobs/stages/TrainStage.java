@@ -104,9 +104,8 @@ public final class TrainStage {
             if (outputs != null) {
                 TeacherCoverage.check(ctx, job.teacherOutputsDir(), graphSpec.labels(), train);
             }
-            BatchAssembler assembler = new BatchAssembler(shape, graphSpec.labels(), job.train().batchSize(), job.train().threadsPerWorker());
+            BatchAssembler assembler = new BatchAssembler(shape, graphSpec.labels(), job.train().batchSize());
             RowBatches batches = new RowBatches(train, count, assembler, job.train().seed());
-            Nd4jRuntime.limitThreads(job.train().threadsPerWorker());
             TrainingRun.Result result = new TrainingRun(ctx.sc(), ctx.storage(), out.staging(), job.role() + " " + job.name(), job.train())
                     .run(graph, batches, validation, shape, classes, ctx.resume() && out.resuming());
             ComputationGraph deployed = StudentGraphs.deployable(result.graph(), job.model(), shape, classes, job.train());

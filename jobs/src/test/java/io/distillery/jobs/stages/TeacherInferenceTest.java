@@ -50,7 +50,7 @@ class TeacherInferenceTest {
     @Test
     void everyRowOfABatchGetsItsOwnLogitsAndTaps() {
         ComputationGraph teacher = new ComputationGraph(ModelZoo.classifier(new ModelSpec("cnn", List.of(2), List.of(1)), SHAPE, 3,
-                new TrainSettings(1, 4, 0.01, "constant", 0, 0, 1, 0, 7)));
+                new TrainSettings(1, 4, 0.01, "constant", 0, 0, 1, 7)));
         teacher.init();
         byte[][] images = new byte[5][16];
         List<Row> rows = new ArrayList<>();
@@ -61,7 +61,7 @@ class TeacherInferenceTest {
             rows.add(new GenericRowWithSchema(new Object[]{100L + i, images[i]}, SCHEMA));
         }
         TeacherInference inference = new TeacherInference(local(991, Models.toBytes(teacher, false)), SHAPE, List.of("stage1"), true,
-                TensorEncoding.FLOAT32, TensorEncoding.FLOAT32, 4, 0);
+                TensorEncoding.FLOAT32, TensorEncoding.FLOAT32, 4);
 
         Iterator<Row> out = inference.apply(rows.iterator());
         for (int i = 0; i < images.length; i++) { // batch of 4, then a batch of 1
