@@ -124,10 +124,11 @@ class PipelineIntegrationTest {
         String before = read("students/tiny-cnn/_manifest.json");
         TestRuns.Run again = TestRuns.cli("pipeline", "--config", config.toString());
         assertEquals(0, again.status(), again.err());
-        for (String stage : List.of("prep:", "teacher:", "precompute:", "student:", "baseline:")) {
+        for (String stage : List.of("prep:", "teacher:", "precompute:", "student:", "baseline:", "evaluate:")) {
             assertTrue(again.err().contains(stage) && again.err().contains("up to date"), "stage " + stage + " was not skipped:\n" + again.err());
         }
         assertEquals(before, read("students/tiny-cnn/_manifest.json"));
+        assertTrue(again.out().contains("| student | tiny-cnn |"), "the skipped run still prints the report:\n" + again.out());
     }
 
     @Test

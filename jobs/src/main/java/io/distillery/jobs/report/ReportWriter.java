@@ -14,24 +14,18 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.ToDoubleFunction;
 
-/**
- * Writes {@code report.json}, {@code report.md} (the table the demo prints) and PNG training curves
- * into a staging directory that replaces {@code reports/} when complete.
- */
+/** Writes {@code report.json}, {@code report.md} (the table the demo prints) and PNG training curves into a directory. */
 public final class ReportWriter {
     private ReportWriter() {
     }
 
     public static void write(Storage storage, String dir, Report report, Map<String, List<EpochMetrics>> curves) {
-        String staging = dir + ".partial";
-        storage.delete(staging);
-        storage.mkdirs(staging);
-        storage.writeString(Storage.join(staging, "report.json"), Json.pretty(report));
-        storage.writeString(Storage.join(staging, "report.md"), markdown(report));
+        storage.writeString(Storage.join(dir, "report.json"), Json.pretty(report));
+        storage.writeString(Storage.join(dir, "report.md"), markdown(report));
         System.setProperty("java.awt.headless", "true");
-        png(storage, Storage.join(staging, "validation-accuracy.png"),
+        png(storage, Storage.join(dir, "validation-accuracy.png"),
                 chart("Validation accuracy by epoch", "accuracy", curves, EpochMetrics::validationAccuracy));
-        png(storage, Storage.join(staging, "train-score.png"),
+        png(storage, Storage.join(dir, "train-score.png"),
                 chart("Training loss (DL4J score, all heads) by epoch", "score", curves, EpochMetrics::trainScore));
         List<EpochMetrics> student = curves.get("student");
         if (student != null && !student.isEmpty()) {
@@ -41,10 +35,8 @@ public final class ReportWriter {
                 heads.addSeries(head, series(student, m -> m.epoch()), series(student, m -> m.loss().getOrDefault(head, Double.NaN)))
                         .setMarker(SeriesMarkers.CIRCLE);
             }
-            png(storage, Storage.join(staging, "student-loss-terms.png"), heads);
+            png(storage, Storage.join(dir, "student-loss-terms.png"), heads);
         }
-        storage.delete(dir);
-        storage.rename(staging, dir);
     }
 
     public static String markdown(Report r) {
