@@ -30,6 +30,23 @@ public final class SparkGraphTrainer {
         void onEpoch(ComputationGraph graph, EpochResult result);
     }
 
+    /**
+     * DL4J counts the RDD before every fit only to decide how to split it; a round is never split
+     * (see {@link #UNBOUNDED_AVERAGING}), so the count, a full extra pass that assembles every batch
+     * of the round, is skipped.
+     */
+    static final class RoundTrainingMaster extends ParameterAveragingTrainingMaster {
+        RoundTrainingMaster(Builder builder) {
+            super(builder);
+        }
+
+        @Override
+        protected <T, R extends org.apache.spark.api.java.JavaRDDLike<T, R>> long getTotalDataSetObjectCount(
+                org.apache.spark.api.java.JavaRDDLike<T, R> trainingData) {
+            return 1;
+        }
+    }
+
     private final JavaSparkContext sc;
     private final TrainSettings settings;
     private final String label;
@@ -51,7 +68,7 @@ public final class SparkGraphTrainer {
     }
 
     public void fit(ComputationGraph graph, RowBatches data, int firstEpoch, EpochListener listener) {
-        ParameterAveragingTrainingMaster master = new ParameterAveragingTrainingMaster.Builder(workers(), settings.batchSize())
+        ParameterAveragingTrainingMaster master = new RoundTrainingMaster(new ParameterAveragingTrainingMaster.Builder(workers(), settings.batchSize())
                 .batchSizePerWorker(settings.batchSize())
                 .averagingFrequency(UNBOUNDED_AVERAGING)
                 .rddTrainingApproach(RDDTrainingApproach.Direct)
@@ -59,8 +76,7 @@ public final class SparkGraphTrainer {
                 .storageLevel(null)
                 .saveUpdater(true)
                 .workerPrefetchNumBatches(2)
-                .rngSeed(settings.seed())
-                .build();
+                .rngSeed(settings.seed()));
         SparkComputationGraph spark = new SparkComputationGraph(sc, graph, master);
         ComputationGraphConfiguration conf = graph.getConfiguration();
         int rounds = rounds(data.count());
