@@ -6,6 +6,7 @@ import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigParseOptions;
 import com.typesafe.config.ConfigResolveOptions;
 import com.typesafe.config.ConfigSyntax;
+import com.typesafe.config.ConfigValueType;
 import io.distillery.errors.BadInputException;
 
 import java.io.File;
@@ -75,12 +76,16 @@ public final class ConfigLoader {
         if (!key.startsWith(ROOT + ".")) {
             key = ROOT + "." + key;
         }
+        // Lists, numbers, booleans and quoted strings are parsed as HOCON; anything else is taken
+        // verbatim, so a URI such as hdfs:///runs/x is not cut at HOCON's '//' comment marker.
+        Config parsed;
         try {
-            // Parse the value as HOCON so lists and numbers keep their types; fall back to a plain string.
-            return ConfigFactory.parseString(key + " = " + value, ConfigParseOptions.defaults().setSyntax(ConfigSyntax.CONF));
+            parsed = ConfigFactory.parseString(key + " = " + value, ConfigParseOptions.defaults().setSyntax(ConfigSyntax.CONF));
         } catch (ConfigException e) {
             return ConfigFactory.parseMap(Map.of(key, value));
         }
+        boolean verbatim = !value.startsWith("\"") && parsed.getValue(key).valueType() == ConfigValueType.STRING;
+        return verbatim ? ConfigFactory.parseMap(Map.of(key, value)) : parsed;
     }
 
     static void rejectUnknownKeys(Config user, Config reference) {

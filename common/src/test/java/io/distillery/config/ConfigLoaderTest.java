@@ -87,6 +87,14 @@ class ConfigLoaderTest {
         assertFalse(c.teacher().imported());
     }
 
+    /** Unquoted, HOCON would read '//' as the start of a comment and keep only "hdfs:". */
+    @Test
+    void setTakesUrisAndPathsVerbatim() {
+        assertEquals("hdfs:///runs/nightly", sets("run-dir=hdfs:///runs/nightly").runDir());
+        assertEquals("s3a://bucket/runs/a b", sets("run-dir=s3a://bucket/runs/a b").runDir());
+        assertEquals("/data/fashion-mnist", sets("data.path=/data/fashion-mnist").data().path());
+    }
+
     @Test
     void laterSetWins() {
         assertEquals(9, sets("data.limit=4", "data.limit=9").data().limit());
