@@ -32,6 +32,14 @@ public record TrainSettings(int epochs, int batchSize, double learningRate, Stri
         return t;
     }
 
+    /**
+     * The Adam learning rate for a 0-based epoch: constant, or linear decay from {@code learningRate}
+     * in the first epoch to {@code learningRate / epochs} in the last.
+     */
+    public double learningRateAt(int epoch) {
+        return lrSchedule.equals("constant") ? learningRate : learningRate * (1.0 - (double) epoch / epochs);
+    }
+
     public TrainSettings withEpochs(int newEpochs) {
         return new TrainSettings(newEpochs, batchSize, learningRate, lrSchedule, l2, workers, averagingFrequency, seed, select);
     }

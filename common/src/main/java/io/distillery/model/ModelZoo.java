@@ -20,9 +20,6 @@ import org.deeplearning4j.nn.weights.WeightInit;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
-import org.nd4j.linalg.schedule.ISchedule;
-import org.nd4j.linalg.schedule.PolySchedule;
-import org.nd4j.linalg.schedule.ScheduleType;
 
 /**
  * The model zoo. Every model takes NCHW images in [0, 1] as input {@value #INPUT}, ends in a
@@ -43,7 +40,7 @@ public final class ModelZoo {
     public static ComputationGraphConfiguration.GraphBuilder backbone(ModelSpec spec, ImageShape input, int classes, TrainSettings train) {
         ComputationGraphConfiguration.GraphBuilder g = new NeuralNetConfiguration.Builder()
                 .seed(train.seed())
-                .updater(new Adam(learningRate(train)))
+                .updater(new Adam(train.learningRate())) // the per-epoch rate is set by SparkGraphTrainer
                 .weightInit(WeightInit.RELU)
                 .l2(train.l2())
                 .convolutionMode(ConvolutionMode.Same)
@@ -72,14 +69,6 @@ public final class ModelZoo {
 
     public static InputType inputType(ImageShape input) {
         return InputType.convolutional(input.height(), input.width(), input.channels());
-    }
-
-    private static ISchedule learningRate(TrainSettings train) {
-        if (train.lrSchedule().equals("constant") || train.epochs() == 1) {
-            return new org.nd4j.linalg.schedule.FixedSchedule(train.learningRate());
-        }
-        // Linear decay by epoch, reaching lr/epochs in the last epoch (poly with power 1).
-        return new PolySchedule(ScheduleType.EPOCH, train.learningRate(), 1.0, train.epochs());
     }
 
     /** Pre-activation-free ResNet: stem conv, then per stage residual blocks; stages after the first halve the resolution. */

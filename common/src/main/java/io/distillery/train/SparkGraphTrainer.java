@@ -23,7 +23,7 @@ public final class SparkGraphTrainer {
     /** Larger than any round's batch count, so DL4J's own split logic sees a single split per call. */
     private static final int UNBOUNDED_AVERAGING = 1_000_000;
 
-    public record EpochResult(int epoch, double seconds, double trainScore, long examples, int rounds) {
+    public record EpochResult(int epoch, double seconds, double learningRate, double trainScore, long examples, int rounds) {
     }
 
     public interface EpochListener {
@@ -84,8 +84,13 @@ public final class SparkGraphTrainer {
         for (int epoch = firstEpoch; epoch < settings.epochs(); epoch++) {
             long start = System.nanoTime();
             double scoreSum = 0;
+            // The rate goes into the layer configurations, which the workers receive with the parameters
+            // each round. An epoch-based ISchedule cannot do this in DL4J 1.0.0-M2.1: workers rebuild the
+            // graph from a clone of its configuration, and clone() drops the epoch count (they would stay
+            // at epoch 0 forever); PolySchedule also grows as (1 + epoch/max) rather than decaying.
+            double learningRate = settings.learningRateAt(epoch);
+            graph.setLearningRate(learningRate);
             for (int r = 0; r < rounds; r++) {
-                // Epoch-based learning-rate schedules read this; DL4J's fit would otherwise bump it every call.
                 conf.setEpochCount(epoch);
                 sc.setJobDescription(label + ": epoch " + (epoch + 1) + "/" + settings.epochs() + ", averaging round " + (r + 1) + "/" + rounds);
                 spark.fitMultiDataSet(data.round(epoch, r, rounds));
@@ -95,7 +100,7 @@ public final class SparkGraphTrainer {
             conf.setEpochCount(epoch + 1);
             sc.setJobDescription(null);
             double seconds = (System.nanoTime() - start) / 1e9;
-            EpochResult result = new EpochResult(epoch + 1, seconds, scoreSum / rounds, data.count(), rounds);
+            EpochResult result = new EpochResult(epoch + 1, seconds, learningRate, scoreSum / rounds, data.count(), rounds);
             log.debug("{} epoch {} trained in {} s", label, epoch + 1, seconds);
             listener.onEpoch(graph, result);
         }

@@ -81,8 +81,8 @@ public final class TrainingRun {
             EpochMetrics m = new EpochMetrics(r.epoch(), r.seconds(), r.trainScore(), loss, accuracy, r.examples(), r.rounds());
             metrics.add(m);
             checkpoints.save(g, r.epoch(), metrics);
-            log.info("{} epoch {}/{}: {} s, train score {}, loss {}, validation accuracy {}", label, r.epoch(), settings.epochs(),
-                    String.format("%.1f", r.seconds()), String.format("%.4f", r.trainScore()),
+            log.info("{} epoch {}/{}: {} s, lr {}, train score {}, loss {}, validation accuracy {}", label, r.epoch(), settings.epochs(),
+                    String.format("%.1f", r.seconds()), String.format("%.2e", r.learningRate()), String.format("%.4f", r.trainScore()),
                     loss.entrySet().stream().map(e -> e.getKey() + "=" + String.format("%.4f", e.getValue())).collect(Collectors.joining(" ")),
                     String.format("%.4f", accuracy));
         });

@@ -1,0 +1,112 @@
+package io.distillery.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+import io.distillery.config.TrainSettings;
+import io.distillery.data.ImageShape;
+import io.distillery.method.LabelSource;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
+
+/** Parameter averaging in local[2]: what the driver decides per epoch must reach the workers. */
+class SparkGraphTrainerTest {
+    private static final ImageShape SHAPE = new ImageShape(4, 4, 1);
+    private static final int EPOCHS = 2;
+    private static SparkSession spark;
+    private static RowBatches data;
+
+    @BeforeAll
+    static void start() {
+        spark = SparkSession.builder().master("local[2]").appName("trainer-test")
+                .config("spark.serializer", "org.apache.spark.serializer.KryoSerializer")
+                .config("spark.kryo.registrator", "org.nd4j.kryo.Nd4jRegistrator")
+                .getOrCreate();
+        StructType schema = new StructType().add("id", DataTypes.LongType).add("label", DataTypes.IntegerType)
+                .add("image", DataTypes.BinaryType);
+        Random random = new Random(7);
+        List<Row> rows = new ArrayList<>();
+        for (long id = 0; id < 64; id++) {
+            byte[] image = new byte[16];
+            random.nextBytes(image);
+            rows.add(RowFactory.create(id, (int) (id % 2), image));
+        }
+        Dataset<Row> table = spark.createDataFrame(rows, schema).repartition(2).persist();
+        data = new RowBatches(table, table.count(), new BatchAssembler(SHAPE, List.of(new LabelSource.ClassLabels(2)), 8), 3);
+    }
+
+    @AfterAll
+    static void stop() {
+        spark.stop();
+    }
+
+    private static ComputationGraph graph() {
+        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder().seed(11).updater(new Adam(0.05))
+                .graphBuilder().addInputs("in").setInputTypes(InputType.convolutional(4, 4, 1))
+                .addLayer("hidden", new DenseLayer.Builder().nOut(6).activation(Activation.TANH).build(), "in")
+                .addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(2)
+                        .activation(Activation.SOFTMAX).build(), "hidden")
+                .setOutputs("out").build();
+        ComputationGraph g = new ComputationGraph(conf);
+        g.init();
+        return g;
+    }
+
+    /** Parameters after each epoch, and the graph's final learning rate on the driver. */
+    private record Run(List<double[]> paramsByEpoch, double finalLearningRate) {
+    }
+
+    private static Run train(String schedule) {
+        TrainSettings settings = new TrainSettings(EPOCHS, 8, 0.05, schedule, 0, 2, 2, 5);
+        ComputationGraph g = graph();
+        List<double[]> params = new ArrayList<>();
+        new SparkGraphTrainer(JavaSparkContext.fromSparkContext(spark.sparkContext()), settings, "test")
+                .fit(g, data, 0, (graph, result) -> params.add(graph.params().toDoubleVector()));
+        return new Run(params, g.getLearningRate("out"));
+    }
+
+    @Test
+    void workersTrainWithEachEpochsLearningRate() {
+        Run constant = train("constant");
+        Run linear = train("linear");
+        assertEquals(EPOCHS, linear.paramsByEpoch().size());
+        // Same rate in epoch 1, and training is deterministic: identical parameters.
+        assertArrayEquals(constant.paramsByEpoch().get(0), linear.paramsByEpoch().get(0), 0.0);
+        // Epoch 2 runs at half the rate under "linear": the workers must have trained differently.
+        assertFalse(Arrays.equals(constant.paramsByEpoch().get(1), linear.paramsByEpoch().get(1)),
+                "the linear schedule's epoch-2 learning rate did not reach the workers");
+        assertEquals(0.05, constant.finalLearningRate(), 1e-12);
+        assertEquals(0.025, linear.finalLearningRate(), 1e-12);
+    }
+
+    @Test
+    void linearScheduleEndsAtRateOverEpochs() {
+        TrainSettings linear = new TrainSettings(4, 8, 0.01, "linear", 0, 2, 2, 5);
+        assertEquals(0.01, linear.learningRateAt(0), 1e-15);
+        assertEquals(0.0075, linear.learningRateAt(1), 1e-15);
+        assertEquals(0.0025, linear.learningRateAt(3), 1e-15);
+        assertEquals(0.01, new TrainSettings(4, 8, 0.01, "constant", 0, 2, 2, 5).learningRateAt(3), 1e-15);
+    }
+}
