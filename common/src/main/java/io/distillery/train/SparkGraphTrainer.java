@@ -75,7 +75,9 @@ public final class SparkGraphTrainer {
                 .repartionData(Repartition.Never)
                 .storageLevel(null)
                 .saveUpdater(true)
-                .workerPrefetchNumBatches(2)
+                // No background prefetch: with it, DL4J workers trained a student with a wide extra head
+                // (a FitNets hint) on mixed-up batches (StudentSparkTrainingTest; cf. deeplearning4j#3523).
+                .workerPrefetchNumBatches(0)
                 .rngSeed(settings.seed()));
         SparkComputationGraph spark = new SparkComputationGraph(sc, graph, master);
         ComputationGraphConfiguration conf = graph.getConfiguration();

@@ -142,4 +142,30 @@ class StudentGraphsTest {
         assertEquals(64 * 128 + 128, trained.getLayer(FitNetsHint.CONNECTOR).numParams());
         assertEquals(trained.numParams() - (64 * 128 + 128), plain.numParams());
     }
+
+    /**
+     * A hint head at a negligible weight must not change how the rest of the student trains: the same
+     * backbone, fitted on the same batches, ends with the same predictions.
+     */
+    @Test
+    void negligibleHintLeavesTrainingOfTheOtherHeadsUnchanged() {
+        ComputationGraph withHint = new ComputationGraph(build(weights(0.5, 0.5, 1e-12, "stage3", "stage3"), teacher(10)).build());
+        withHint.init();
+        ComputationGraph without = new ComputationGraph(build(weights(0.5, 0.5, 0, "", ""), teacher(10)).build());
+        without.init();
+        without.paramTable().forEach((name, value) -> withHint.setParam(name, value.dup()));
+
+        Nd4j.getRandom().setSeed(5);
+        INDArray x = Nd4j.rand(16, 1, 28, 28);
+        INDArray labels = Nd4j.eye(10).getRows(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5);
+        INDArray teacherLogits = Nd4j.randn(16, 10).muli(3);
+        INDArray tap = Nd4j.rand(16, 128 * 7 * 7).muli(2);
+        for (int step = 0; step < 5; step++) {
+            withHint.fit(new org.nd4j.linalg.dataset.MultiDataSet(new INDArray[]{x}, new INDArray[]{labels, teacherLogits, tap}));
+            without.fit(new org.nd4j.linalg.dataset.MultiDataSet(new INDArray[]{x}, new INDArray[]{labels, teacherLogits}));
+        }
+        INDArray expected = without.output(x)[0];
+        INDArray actual = withHint.output(x)[0];
+        assertTrue(expected.equalsWithEps(actual, 1e-5), "predictions diverged: " + expected.getRow(0) + " vs " + actual.getRow(0));
+    }
 }
