@@ -93,6 +93,7 @@ public final class SparkGraphTrainer {
             double learningRate = settings.learningRateAt(epoch);
             graph.setLearningRate(learningRate);
             for (int r = 0; r < rounds; r++) {
+                // DL4J's fit bumps the epoch count on every call; keep the real epoch in the saved model.
                 conf.setEpochCount(epoch);
                 sc.setJobDescription(label + ": epoch " + (epoch + 1) + "/" + settings.epochs() + ", averaging round " + (r + 1) + "/" + rounds);
                 spark.fitMultiDataSet(data.round(epoch, r, rounds));

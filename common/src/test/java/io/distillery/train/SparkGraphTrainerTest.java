@@ -40,10 +40,7 @@ class SparkGraphTrainerTest {
 
     @BeforeAll
     static void start() {
-        spark = SparkSession.builder().master("local[2]").appName("trainer-test")
-                .config("spark.serializer", "org.apache.spark.serializer.KryoSerializer")
-                .config("spark.kryo.registrator", "org.nd4j.kryo.Nd4jRegistrator")
-                .getOrCreate();
+        spark = LocalSpark.start("trainer-test");
         StructType schema = new StructType().add("id", DataTypes.LongType).add("label", DataTypes.IntegerType)
                 .add("image", DataTypes.BinaryType);
         Random random = new Random(7);

@@ -44,10 +44,7 @@ class StudentSparkTrainingTest {
 
     @BeforeAll
     static void start() {
-        spark = SparkSession.builder().master("local[2]").appName("student-training-test")
-                .config("spark.serializer", "org.apache.spark.serializer.KryoSerializer")
-                .config("spark.kryo.registrator", "org.nd4j.kryo.Nd4jRegistrator")
-                .getOrCreate();
+        spark = LocalSpark.start("student-training-test");
         StructType schema = new StructType().add("id", DataTypes.LongType).add("label", DataTypes.IntegerType)
                 .add("image", DataTypes.BinaryType).add("logits", DataTypes.BinaryType).add("tap_stage3", DataTypes.BinaryType);
         Random random = new Random(7);
