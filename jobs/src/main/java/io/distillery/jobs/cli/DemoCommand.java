@@ -16,7 +16,7 @@ import java.util.concurrent.Callable;
  * ({@value #CONFIG}) and a shipped teacher, then the report table.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Run the whole pipeline on Fashion-MNIST in local mode (about 10 minutes on 2 cores) and print the report.")
+        description = "Run the whole pipeline on Fashion-MNIST in local mode (about 12 minutes on 2 cores) and print the report.")
 final class DemoCommand implements Callable<Integer> {
     static final String CONFIG = "demo/fashion-mnist.conf";
 
