@@ -74,8 +74,8 @@ public record PipelineConfig(Config raw,
             Check.fraction("data.test-fraction", d.testFraction);
             Check.atLeast("data.shard-rows", d.shardRows, 1);
             Check.atLeast("data.limit", d.limit, 0);
-            if (d.imageSize.size() != 3) {
-                throw new BadInputException("config key 'data.image-size' must be [height, width, channels], got " + d.imageSize);
+            if (!d.imageSize.isEmpty() && d.imageSize.size() != 3) {
+                throw new BadInputException("config key 'data.image-size' must be [height, width, channels] or [] (as stored), got " + d.imageSize);
             }
             return d;
         }

@@ -47,7 +47,7 @@ public final class PrepJob {
     public static Manifest run(SparkSession spark, Storage storage, PipelineConfig config, String output, boolean force) {
         long start = System.nanoTime();
         DataSettings data = config.data();
-        SourcePlanner.Plan plan = SourcePlanner.plan(storage, data);
+        SourcePlanner.Plan plan = SourcePlanner.plan(storage, config);
         Provenance provenance = Provenance.of("prep", config.section("data"), plan.fingerprints());
         StagedOutput out = StagedOutput.open(storage, output, provenance, force, false);
         if (out.upToDate()) {

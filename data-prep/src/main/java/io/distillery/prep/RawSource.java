@@ -16,11 +16,13 @@ import java.util.List;
  * a CIFAR batch file, or a slice of an image folder. Ids are {@code firstId + record index}, so they
  * are contiguous, unique across sources and the same on every run and retry.
  *
- * @param fixedSplit the split of every row ("test" for test files), or null to draw train/validation
- *                   (and test, for image folders) from a hash of the id
+ * @param fixedSplit   the split of every row ("test" for test files), or null to draw train/validation
+ *                     (and test, for image folders) from a hash of the id
+ * @param resizeImages image folders: resize every image to {@code targetShape} ({@code data.image-size}
+ *                     is set); otherwise every image must already have it
  */
 public record RawSource(Kind kind, List<String> files, List<FolderListing.Entry> entries, long firstId, long records,
-                        String fixedSplit, ImageShape targetShape, String root) implements Serializable {
+                        String fixedSplit, ImageShape targetShape, boolean resizeImages, String root) implements Serializable {
 
     public enum Kind { IDX, CIFAR10, CIFAR100, IMAGE_FOLDER }
 
@@ -32,7 +34,7 @@ public record RawSource(Kind kind, List<String> files, List<FolderListing.Entry>
                     CifarBinaryReader.Variant.CIFAR10);
             case CIFAR100 -> CifarBinaryReader.open(files.get(0), storage.open(files.get(0)), storage.size(files.get(0)),
                     CifarBinaryReader.Variant.CIFAR100_FINE);
-            case IMAGE_FOLDER -> ImageFolderReader.open(new FolderListing(root, List.of(), entries), targetShape,
+            case IMAGE_FOLDER -> ImageFolderReader.open(new FolderListing(root, List.of(), entries), targetShape, resizeImages,
                     rel -> storage.open(Storage.join(root, rel)));
         };
     }

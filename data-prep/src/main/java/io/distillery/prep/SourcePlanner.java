@@ -1,11 +1,13 @@
 package io.distillery.prep;
 
+import io.distillery.config.PipelineConfig;
 import io.distillery.config.PipelineConfig.DataSettings;
 import io.distillery.data.ImageShape;
 import io.distillery.errors.BadInputException;
 import io.distillery.prep.readers.CifarBinaryReader;
 import io.distillery.prep.readers.FolderListing;
 import io.distillery.prep.readers.IdxReader;
+import io.distillery.prep.readers.ImageFolderReader;
 import io.distillery.prep.readers.ImageSource;
 import io.distillery.runtime.Storage;
 import org.apache.hadoop.fs.FileStatus;
@@ -15,6 +17,7 @@ import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.RemoteIterator;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -36,7 +39,8 @@ public final class SourcePlanner {
     public record Plan(List<RawSource> sources, List<String> classNames, ImageShape shape, Map<String, String> fingerprints) {
     }
 
-    public static Plan plan(Storage storage, DataSettings data) {
+    public static Plan plan(Storage storage, PipelineConfig config) {
+        DataSettings data = config.data();
         String path = data.path();
         if (!storage.exists(path)) {
             throw new BadInputException("dataset path " + path + " does not exist"
@@ -49,7 +53,7 @@ public final class SourcePlanner {
                     "test_batch.bin", CifarBinaryReader.Variant.CIFAR10);
             case "cifar100" -> cifar(storage, data, RawSource.Kind.CIFAR100, "cifar-100-binary", List.of("train.bin"), "test.bin",
                     CifarBinaryReader.Variant.CIFAR100_FINE);
-            case "image-folder" -> folder(storage, data);
+            case "image-folder" -> folder(storage, data, imageSizeSet(config));
             default -> throw new BadInputException("config key 'data.format' is '" + data.format() + "'");
         };
     }
@@ -70,7 +74,7 @@ public final class SourcePlanner {
                 throw new UncheckedIOException(e);
             }
             sources.add(new RawSource(RawSource.Kind.IDX, List.of(images, labels), List.of(), nextId, records,
-                    prefix.equals("t10k") ? "test" : null, shape, data.path()));
+                    prefix.equals("t10k") ? "test" : null, shape, false, data.path()));
             nextId += records;
             fingerprints.put(name(images), storage.sha256(images));
             fingerprints.put(name(labels), storage.sha256(labels));
@@ -94,19 +98,24 @@ public final class SourcePlanner {
             }
             long records = limited(storage.size(file) / variant.recordBytes(), data.limit());
             sources.add(new RawSource(kind, List.of(file), List.of(), nextId, records, f.equals(testFile) ? "test" : null,
-                    new ImageShape(32, 32, 3), dir));
+                    new ImageShape(32, 32, 3), false, dir));
             nextId += records;
             fingerprints.put(f, storage.sha256(file));
         }
         return new Plan(sources, data.classNames(), new ImageShape(32, 32, 3), fingerprints);
     }
 
-    private static Plan folder(Storage storage, DataSettings data) {
-        List<Integer> size = data.imageSize();
-        ImageShape shape = new ImageShape(size.get(0), size.get(1), size.get(2));
-        if (shape.channels() != 1 && shape.channels() != 3) {
-            throw new BadInputException("config key 'data.image-size' asks for " + shape.channels() + " channels; expected 1 or 3");
-        }
+    /**
+     * Whether the pipeline sets {@code data.image-size} rather than inheriting the reference file's
+     * default. Resizing to that default unasked would turn a folder of mixed sizes into one silently
+     * (and stretch every 28x28 image to 32x32x3), so unset means: store the images as they are, which
+     * needs them all to have one shape.
+     */
+    static boolean imageSizeSet(PipelineConfig config) {
+        return !config.data().imageSize().isEmpty();
+    }
+
+    private static Plan folder(Storage storage, DataSettings data, boolean resize) {
         String root = storage.qualify(data.path());
         List<String> classDirs = new ArrayList<>();
         List<String> files = new ArrayList<>();
@@ -134,13 +143,36 @@ public final class SourcePlanner {
         if (data.limit() > 0 && entries.size() > data.limit()) {
             entries = entries.subList(0, data.limit());
         }
+        ImageShape shape = resize ? requestedShape(data) : firstImageShape(storage, listing);
         List<RawSource> sources = new ArrayList<>();
         for (int start = 0; start < entries.size(); start += IMAGES_PER_TASK) {
             List<FolderListing.Entry> slice = List.copyOf(entries.subList(start, Math.min(entries.size(), start + IMAGES_PER_TASK)));
-            sources.add(new RawSource(RawSource.Kind.IMAGE_FOLDER, List.of(), slice, start, slice.size(), null, shape, root));
+            sources.add(new RawSource(RawSource.Kind.IMAGE_FOLDER, List.of(), slice, start, slice.size(), null, shape, resize, root));
         }
         List<String> classNames = data.classNames().isEmpty() ? listing.classNames() : data.classNames();
-        return new Plan(sources, classNames, shape, Map.of("listing", sha256(listingFingerprint.toString())));
+        // Without data.image-size the shape comes from the images themselves, not the config: record it
+        // among the provenance's inputs so that a different stored shape never looks up to date.
+        return new Plan(sources, classNames, shape, Map.of("listing", sha256(listingFingerprint.toString()),
+                "image_shape", (resize ? "resized to " : "as stored: ") + shape));
+    }
+
+    private static ImageShape requestedShape(DataSettings data) {
+        List<Integer> size = data.imageSize();
+        ImageShape shape = new ImageShape(size.get(0), size.get(1), size.get(2));
+        if (shape.channels() != 1 && shape.channels() != 3) {
+            throw new BadInputException("config key 'data.image-size' asks for " + shape.channels() + " channels; expected 1 or 3");
+        }
+        return shape;
+    }
+
+    /** The stored shape of the listing's first image (every class folder holds one, so there is a first). */
+    private static ImageShape firstImageShape(Storage storage, FolderListing listing) {
+        FolderListing.Entry first = listing.entries().get(0);
+        try (InputStream in = storage.open(Storage.join(listing.root(), first.relativePath()))) {
+            return ImageFolderReader.storedShape(listing.fileName(first), in);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + listing.fileName(first), e);
+        }
     }
 
     private static String find(Storage storage, String dir, String base) {

@@ -1,6 +1,5 @@
 package io.distillery.jobs;
 
-import io.distillery.jobs.cli.DistillCli;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -16,6 +15,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.zip.GZIPOutputStream;
 
+import static io.distillery.jobs.TestRuns.assertNothingWritten;
+import static io.distillery.jobs.TestRuns.expectBadInput;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -39,26 +40,6 @@ class BadInputTest {
         for (String stage : new String[]{"prep", "teacher", "precompute"}) {
             TestRuns.Run r = TestRuns.cli(stage, "--config", config.toString());
             assertEquals(0, r.status(), stage + " failed:\n" + r.err());
-        }
-    }
-
-    private static String expectBadInput(TestRuns.Run r, String... fragments) {
-        assertEquals(DistillCli.BAD_INPUT, r.status(), r.err());
-        String line = r.err().lines().filter(l -> l.contains(": error: ")).findFirst().orElse("");
-        assertFalse(line.isEmpty(), "no error line in:\n" + r.err());
-        for (String f : fragments) {
-            assertTrue(line.contains(f), "error line lacks '" + f + "': " + line);
-        }
-        assertFalse(r.err().contains("\tat "), "a stack trace was printed:\n" + r.err());
-        return line;
-    }
-
-    private static void assertNothingWritten(Path runDir) throws IOException {
-        if (Files.exists(runDir)) {
-            try (var files = Files.walk(runDir)) {
-                var left = files.filter(p -> !p.equals(runDir)).toList();
-                assertTrue(left.isEmpty(), "output left behind in " + runDir + ": " + left);
-            }
         }
     }
 

@@ -13,7 +13,14 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-/** Small pipelines for tests: a config file on a slice of real Fashion-MNIST, and the CLI run in-process. */
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Small pipelines for tests: a config file on a slice of real Fashion-MNIST, the CLI run in-process,
+ * and the checks every bad-input run must pass.
+ */
 public final class TestRuns {
     public static final String FASHION_MNIST = "/usr/share/datasets/fashion-mnist";
 
@@ -76,6 +83,31 @@ public final class TestRuns {
         } finally {
             System.setErr(originalErr);
             System.setOut(originalOut);
+        }
+    }
+
+    /**
+     * Checks a run ended as bad input should: exit status 2 and one error line holding every fragment,
+     * without a stack trace. Returns that line.
+     */
+    public static String expectBadInput(Run r, String... fragments) {
+        assertEquals(DistillCli.BAD_INPUT, r.status(), r.err());
+        String line = r.err().lines().filter(l -> l.contains(": error: ")).findFirst().orElse("");
+        assertFalse(line.isEmpty(), "no error line in:\n" + r.err());
+        for (String f : fragments) {
+            assertTrue(line.contains(f), "error line lacks '" + f + "': " + line);
+        }
+        assertFalse(r.err().contains("\tat "), "a stack trace was printed:\n" + r.err());
+        return line;
+    }
+
+    /** Checks that a failed run left nothing in its run directory: no table, no staging directory. */
+    public static void assertNothingWritten(Path runDir) throws IOException {
+        if (Files.exists(runDir)) {
+            try (var files = Files.walk(runDir)) {
+                var left = files.filter(p -> !p.equals(runDir)).toList();
+                assertTrue(left.isEmpty(), "output left behind in " + runDir + ": " + left);
+            }
         }
     }
 

@@ -2,6 +2,7 @@ package io.distillery.prep.readers;
 
 import io.distillery.errors.BadInputException;
 
+import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
@@ -22,8 +23,11 @@ import java.util.TreeSet;
  * @param entries     every image, sorted by label then relative path
  */
 public record FolderListing(String root, List<String> classNames, List<Entry> entries) {
-    /** One image: its path relative to the root, with '/' separators, and its label. */
-    public record Entry(String relativePath, int label) {
+    /**
+     * One image: its path relative to the root, with '/' separators, and its label. Serializable
+     * because the prep job ships slices of entries to its Spark tasks inside {@code RawSource}s.
+     */
+    public record Entry(String relativePath, int label) implements Serializable {
     }
 
     public FolderListing {

@@ -62,7 +62,65 @@ public final class ImageFolderReader {
      * target height and width if they differ (aspect ratio is not kept). Does not close {@code in}.
      */
     public static byte[] decode(String name, InputStream in, ImageShape target) {
+        return decode(name, in, target, true);
+    }
+
+    /**
+     * As {@link #decode(String, InputStream, ImageShape)}, or, with {@code resize} false, for folders
+     * whose images must all have {@code target} (the first image's {@link #storedShape stored shape}):
+     * an image of another shape is then bad input instead of being converted.
+     */
+    public static byte[] decode(String name, InputStream in, ImageShape target, boolean resize) {
         requireGrayOrRgb(name, target);
+        BufferedImage image = read(name, in);
+        if (!resize) {
+            ImageShape stored = storedShape(image);
+            if (!stored.equals(target)) {
+                throw new BadInputException(name + ": image is " + stored + " (height x width x channels) but the folder's first image is "
+                        + target + "; images of different shapes need data.image-size, which resizes every image to one shape");
+            }
+        }
+        byte[] pixels = PixelConversion.toChannels(image, target.channels());
+        return PixelConversion.resizeBilinear(pixels, image.getHeight(), image.getWidth(), target.channels(),
+                target.height(), target.width());
+    }
+
+    /** Height, width and channels of one PNG or JPEG as stored: 1 channel for gray, 3 for any other. Does not close {@code in}. */
+    public static ImageShape storedShape(String name, InputStream in) {
+        return storedShape(read(name, in));
+    }
+
+    /** Lists and reads a local folder, in the listing's order. */
+    public static ImageSource open(Path root, ImageShape target) {
+        return open(list(root), target, relativePath -> Files.newInputStream(root.resolve(relativePath)));
+    }
+
+    /** Reads the listed images in the listing's order, resized to {@code target}, opening each through {@code opener}. */
+    public static ImageSource open(FolderListing listing, ImageShape target, Opener opener) {
+        return open(listing, target, true, opener);
+    }
+
+    /** As {@link #open(FolderListing, ImageShape, Opener)}; {@code resize} as in {@link #decode(String, InputStream, ImageShape, boolean)}. */
+    public static ImageSource open(FolderListing listing, ImageShape target, boolean resize, Opener opener) {
+        requireGrayOrRgb(listing.root(), target);
+        List<FolderListing.Entry> entries = listing.entries();
+        return new RecordSource(listing.root(), target, entries.size()) {
+            @Override
+            protected LabeledImage read(long index) throws IOException {
+                FolderListing.Entry entry = entries.get((int) index);
+                try (InputStream in = opener.open(entry.relativePath())) {
+                    return new LabeledImage(entry.label(), decode(listing.fileName(entry), in, target, resize));
+                }
+            }
+
+            @Override
+            public void close() {
+                // Each file is closed as soon as it is read.
+            }
+        };
+    }
+
+    private static BufferedImage read(String name, InputStream in) {
         BufferedImage image;
         try {
             image = ImageIO.read(new MemoryCacheImageInputStream(in));
@@ -72,34 +130,11 @@ public final class ImageFolderReader {
         if (image == null) {
             throw new BadInputException(name + ": not a PNG or JPEG image (no decoder recognises its content)");
         }
-        byte[] pixels = PixelConversion.toChannels(image, target.channels());
-        return PixelConversion.resizeBilinear(pixels, image.getHeight(), image.getWidth(), target.channels(),
-                target.height(), target.width());
+        return image;
     }
 
-    /** Lists and reads a local folder, in the listing's order. */
-    public static ImageSource open(Path root, ImageShape target) {
-        return open(list(root), target, relativePath -> Files.newInputStream(root.resolve(relativePath)));
-    }
-
-    /** Reads the listed images in the listing's order, opening each through {@code opener}. */
-    public static ImageSource open(FolderListing listing, ImageShape target, Opener opener) {
-        requireGrayOrRgb(listing.root(), target);
-        List<FolderListing.Entry> entries = listing.entries();
-        return new RecordSource(listing.root(), target, entries.size()) {
-            @Override
-            protected LabeledImage read(long index) throws IOException {
-                FolderListing.Entry entry = entries.get((int) index);
-                try (InputStream in = opener.open(entry.relativePath())) {
-                    return new LabeledImage(entry.label(), decode(listing.fileName(entry), in, target));
-                }
-            }
-
-            @Override
-            public void close() {
-                // Each file is closed as soon as it is read.
-            }
-        };
+    private static ImageShape storedShape(BufferedImage image) {
+        return new ImageShape(image.getHeight(), image.getWidth(), PixelConversion.storedChannels(image));
     }
 
     private static void requireGrayOrRgb(String name, ImageShape target) {

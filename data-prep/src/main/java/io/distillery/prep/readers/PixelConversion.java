@@ -16,13 +16,18 @@ final class PixelConversion {
     private PixelConversion() {
     }
 
+    /** Channels of {@code image} as stored: 1 for gray, 3 for anything else (colour, palette; alpha is dropped). */
+    static int storedChannels(BufferedImage image) {
+        return isStoredGray(image.getColorModel()) ? 1 : 3;
+    }
+
     /** Pixels of {@code image} as 1 (luminance) or 3 (RGB) channels in HWC order; alpha is dropped. */
     static byte[] toChannels(BufferedImage image, int channels) {
         int w = image.getWidth();
         int h = image.getHeight();
         byte[] out = new byte[w * h * channels];
         ColorModel cm = image.getColorModel();
-        if (cm.getColorSpace().getType() == ColorSpace.TYPE_GRAY && !(cm instanceof IndexColorModel)) {
+        if (isStoredGray(cm)) {
             // Stored gray values are already what the file means; read them, do not colour-manage them.
             Raster raster = image.getRaster();
             int max = (1 << cm.getComponentSize(0)) - 1;
@@ -53,6 +58,10 @@ final class PixelConversion {
             }
         }
         return out;
+    }
+
+    private static boolean isStoredGray(ColorModel cm) {
+        return cm.getColorSpace().getType() == ColorSpace.TYPE_GRAY && !(cm instanceof IndexColorModel);
     }
 
     /**

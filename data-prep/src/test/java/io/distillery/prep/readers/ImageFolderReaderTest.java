@@ -255,6 +255,35 @@ class ImageFolderReaderTest {
     }
 
     @Test
+    void storedShapeIsOneChannelForGrayAndThreeForColourAndPalettes() throws IOException {
+        assertEquals(new ImageShape(3, 5, 1), ImageFolderReader.storedShape("g.png", TestFiles.stream(encode(gray(3, 5, 1), "png"))));
+        assertEquals(new ImageShape(4, 2, 3), ImageFolderReader.storedShape("c.png",
+                TestFiles.stream(encode(rgb(4, 2, BufferedImage.TYPE_INT_ARGB), "png"))));
+        BufferedImage palette = new BufferedImage(2, 2, BufferedImage.TYPE_BYTE_INDEXED);
+        assertEquals(new ImageShape(2, 2, 3), ImageFolderReader.storedShape("p.png", TestFiles.stream(encode(palette, "png"))));
+    }
+
+    @Test
+    void withoutResizingAnImageOfTheTargetShapeKeepsItsPixels() throws IOException {
+        byte[] png = encode(gray(3, 4, 20), "png");
+        assertArrayEquals(decode(png, new ImageShape(3, 4, 1)),
+                ImageFolderReader.decode("g.png", TestFiles.stream(png), new ImageShape(3, 4, 1), false));
+    }
+
+    @Test
+    void withoutResizingAnImageOfAnotherShapeIsNamed() throws IOException {
+        byte[] png = encode(rgb(4, 6, BufferedImage.TYPE_INT_RGB), "png");
+        BadInputException e = assertThrows(BadInputException.class, () -> ImageFolderReader.decode(
+                "cats/wide.png", TestFiles.stream(png), new ImageShape(4, 4, 3), false));
+        assertTrue(e.getMessage().startsWith("cats/wide.png: image is 4x6x3"), e.getMessage());
+        assertTrue(e.getMessage().contains("first image is 4x4x3") && e.getMessage().contains("data.image-size"), e.getMessage());
+        assertOneLine(e);
+        BadInputException gray = assertThrows(BadInputException.class, () -> ImageFolderReader.decode(
+                "cats/gray.png", TestFiles.stream(encode(gray(4, 4, 1), "png")), new ImageShape(4, 4, 3), false));
+        assertTrue(gray.getMessage().startsWith("cats/gray.png: image is 4x4x1"), gray.getMessage());
+    }
+
+    @Test
     void fourChannelTargetIsRefused() {
         BadInputException e = assertThrows(BadInputException.class, () -> ImageFolderReader.decode(
                 "x.png", TestFiles.stream(new byte[0]), new ImageShape(2, 2, 4)));
