@@ -98,6 +98,7 @@ public record PipelineConfig(Config raw,
             PrecomputeSettings p = new PrecomputeSettings(c.getStringList("taps"), c.getString("tap-encoding"),
                     c.getString("logits-encoding"), c.getInt("batch-size"), c.getStringList("splits"));
             Check.atLeast("precompute.batch-size", p.batchSize, 1);
+            io.distillery.table.TapSpec.parseAll("precompute.taps", p.taps);
             for (String split : p.splits) {
                 Check.oneOf("precompute.splits", split, List.of("train", "validation", "test"));
             }

@@ -13,10 +13,16 @@ public record TeacherOutputs(String name, Manifest manifest) {
         return column(manifest.column(TeacherOutputsTable.LOGITS));
     }
 
+    /**
+     * The manifest column of a stored tap, by its {@code precompute.taps} string: {@code "stage3"} (raw,
+     * shape [C, H, W]), {@code "stage2:attention"} ([H, W]) or {@code "stage1:prune-l1=16"} ([16, H, W],
+     * kept channels in {@link ColumnSpec#channels()}). A missing one is a one-line error listing the stored taps.
+     */
     public ColumnSpec tapSpec(String tap) {
         return TeacherOutputsTable.tap(manifest, tap);
     }
 
+    /** A stored tap as labels, by its {@code precompute.taps} string; width = the product of its shape (H·W for attention). */
     public LabelSource.TeacherColumn tap(String tap) {
         return column(tapSpec(tap));
     }

@@ -1,5 +1,6 @@
 package io.distillery.table;
 
+import io.distillery.errors.BadInputException;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
@@ -8,9 +9,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Teacher outputs, keyed by (id, view): the logits and one binary column per tap. View 0 is the
- * plain image; views 1..K are reserved for stored augmentations (none are written yet). Each tensor
- * column's encoding, shape and byte order are in the manifest.
+ * Teacher outputs, keyed by (id, view): the logits and one binary column per tap spec (a teacher
+ * layer, raw or transformed: see {@link TapSpec}). View 0 is the plain image; views 1..K are
+ * reserved for stored augmentations (none are written yet). Each tensor column's encoding, shape,
+ * byte order, source layer and transform are in the manifest.
  */
 public final class TeacherOutputsTable {
     public static final String KIND = "teacher-outputs";
@@ -22,26 +24,41 @@ public final class TeacherOutputsTable {
     private TeacherOutputsTable() {
     }
 
-    /** Column name of a tap: Spark and SQL dislike dots and dashes in names. */
+    /** Column name of a tap spec string: Spark and SQL dislike dots, dashes, colons and '=' in names. */
     public static String tapColumn(String tap) {
         return TAP_PREFIX + tap.replaceAll("[^A-Za-z0-9_]", "_");
     }
 
+    /** The schema for the given {@code precompute.taps} entries (spec strings, e.g. {@code stage2:attention}). */
     public static StructType schema(List<String> taps) {
+        return schemaOf(TapSpec.parseAll("precompute.taps", taps));
+    }
+
+    public static StructType schemaOf(List<TapSpec> taps) {
         List<StructField> fields = new ArrayList<>();
         fields.add(DataTypes.createStructField(ID, DataTypes.LongType, false));
         fields.add(DataTypes.createStructField(VIEW, DataTypes.IntegerType, false));
         fields.add(DataTypes.createStructField(LOGITS, DataTypes.BinaryType, false));
-        for (String tap : taps) {
-            fields.add(DataTypes.createStructField(tapColumn(tap), DataTypes.BinaryType, false));
+        for (TapSpec tap : taps) {
+            fields.add(DataTypes.createStructField(tap.column(), DataTypes.BinaryType, false));
         }
         return new StructType(fields.toArray(new StructField[0]));
     }
 
-    /** The manifest's column of the given tap (by layer name). */
+    /**
+     * The manifest's column of the given tap spec ({@code stage3}, {@code stage2:attention},
+     * {@code stage1:prune-l1=16}): the column whose source layer and transform match. A raw spec
+     * matches the tap columns of tables written before transforms existed.
+     */
     public static ColumnSpec tap(Manifest manifest, String tap) {
-        return manifest.columns().stream().filter(c -> tap.equals(c.tap())).findFirst()
-                .orElseThrow(() -> new io.distillery.errors.BadInputException("teacher outputs have no tap '" + tap + "'; stored taps: "
-                        + manifest.columns().stream().filter(c -> c.tap() != null).map(ColumnSpec::tap).toList()));
+        TapSpec wanted = TapSpec.parseIn("teacher outputs: ", tap);
+        return manifest.columns().stream().filter(c -> c.tap() != null && wanted.equals(c.tapSpec())).findFirst()
+                .orElseThrow(() -> new BadInputException("teacher outputs have no tap '" + wanted + "'; stored taps: " + storedTaps(manifest)
+                        + " (add it to precompute.taps and run precompute again)"));
+    }
+
+    /** The tap specs a table holds, as config strings. */
+    public static List<String> storedTaps(Manifest manifest) {
+        return manifest.columns().stream().filter(c -> c.tap() != null).map(c -> c.tapSpec().toString()).toList();
     }
 }

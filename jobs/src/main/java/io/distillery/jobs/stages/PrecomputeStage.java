@@ -3,6 +3,7 @@ package io.distillery.jobs.stages;
 import io.distillery.config.PipelineConfig.PrecomputeSettings;
 import io.distillery.data.ImageShape;
 import io.distillery.errors.BadInputException;
+import io.distillery.model.ChannelPruning;
 import io.distillery.model.ModelZoo;
 import io.distillery.model.Models;
 import io.distillery.runtime.SparkRuntime;
@@ -13,6 +14,7 @@ import io.distillery.table.Manifest;
 import io.distillery.table.Provenance;
 import io.distillery.table.StagedOutput;
 import io.distillery.table.TableVerifier;
+import io.distillery.table.TapSpec;
 import io.distillery.table.TeacherOutputsTable;
 import io.distillery.tensor.TensorEncoding;
 import org.apache.spark.api.java.JavaRDD;
@@ -38,7 +40,9 @@ import static org.apache.spark.sql.functions.col;
  * The precompute stage: the teacher goes to the executors once (broadcast), each partition of the
  * examples runs batched inference, and the logits and configured taps are written per example id
  * to {@code teacher-outputs/<teacher>/}, with a manifest giving tap names, shapes, encodings, the
- * teacher hash, the dataset hash and the verified row count.
+ * teacher hash, the dataset hash and the verified row count. A tap may be stored transformed
+ * ({@link TapSpec}: attention map, InDistill channel pruning); its manifest column records the
+ * source layer, the transform and, for pruning, the producing convolution and kept channels.
  */
 public final class PrecomputeStage {
     private static final Logger log = LoggerFactory.getLogger(PrecomputeStage.class);
@@ -80,19 +84,22 @@ public final class PrecomputeStage {
         ImageShape shape = ExamplesTable.shape(examples);
         byte[] modelBytes = ctx.storage().readBytes(Storage.join(ctx.layout().teacher(), Models.MODEL_FILE));
         ComputationGraph graph = Models.fromBytes(modelBytes, false);
-        checkTaps(graph, p.taps(), ctx.config().teacher().name());
+        List<TapSpec> specs = TapSpec.parseAll("precompute.taps", p.taps());
+        Map<String, ChannelPruning.Selection> prunings = resolveTaps(graph, specs, ctx.config().teacher().name());
+        List<TeacherInference.Tap> taps = specs.stream()
+                .map(s -> new TeacherInference.Tap(s, prunings.containsKey(s.toString()) ? prunings.get(s.toString()).kept() : null)).toList();
         boolean logitsLayer = graph.getConfiguration().getVertices().containsKey(ModelZoo.LOGITS);
-        Map<String, long[]> shapes = probeShapes(graph, shape, p.taps(), logitsLayer);
+        Map<String, long[]> shapes = probeShapes(graph, shape, taps, prunings, logitsLayer);
 
         Dataset<Row> rows = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).isin(p.splits().toArray()))
                 .select(ExamplesTable.ID, ExamplesTable.IMAGE);
         long expected = rows.count();
         Broadcast<byte[]> model = ctx.sc().broadcast(modelBytes);
-        TeacherInference inference = new TeacherInference(model, shape, p.taps(), logitsLayer, logitsEncoding, tapEncoding,
+        TeacherInference inference = new TeacherInference(model, shape, taps, logitsLayer, logitsEncoding, tapEncoding,
                 p.batchSize());
         JavaRDD<Row> outputs = rows.javaRDD().mapPartitions(inference::apply);
         SparkRuntime.described(ctx.spark(), "precompute: teacher " + ctx.config().teacher().name() + " over " + expected + " examples", () -> {
-            ctx.spark().createDataFrame(outputs, TeacherOutputsTable.schema(p.taps())).write()
+            ctx.spark().createDataFrame(outputs, TeacherOutputsTable.schemaOf(taps.stream().map(TeacherInference.Tap::spec).toList())).write()
                     .option("maxRecordsPerFile", ctx.config().data().shardRows()).mode("append").parquet(out.staging());
             return null;
         });
@@ -108,8 +115,8 @@ public final class PrecomputeStage {
         columns.add(ColumnSpec.plain(TeacherOutputsTable.VIEW, "int32", "0 = the plain image; 1..K reserved for stored augmentations"));
         columns.add(tensorColumn(TeacherOutputsTable.LOGITS, logitsEncoding, shapes.get(TeacherOutputsTable.LOGITS), null,
                 logitsLayer ? "teacher logits (layer 'logits')" : "log of the teacher's softmax output (equal to logits up to a per-row constant)"));
-        for (String tap : p.taps()) {
-            columns.add(tensorColumn(TeacherOutputsTable.tapColumn(tap), tapEncoding, shapes.get(tap), tap, "activation of teacher layer '" + tap + "'"));
+        for (TeacherInference.Tap tap : taps) {
+            columns.add(tapColumn(tap, tapEncoding, shapes.get(tap.spec().toString()), prunings.get(tap.spec().toString())));
         }
         Map<String, Object> properties = new LinkedHashMap<>();
         properties.put("teacher", ctx.config().teacher().name());
@@ -117,28 +124,52 @@ public final class PrecomputeStage {
         properties.put("dataset_hash", examples.contentHash());
         properties.put("splits", p.splits());
         properties.put("views", 1);
-        properties.put("taps", p.taps());
+        properties.put("taps", taps.stream().map(t -> t.spec().toString()).toList());
         properties.put("byte_order", "little-endian");
         return new Manifest(TeacherOutputsTable.KIND, Manifest.FORMAT_VERSION, stats.rows(), stats.contentHash(), columns, properties,
                 out.provenance());
     }
 
-    static void checkTaps(ComputationGraph graph, List<String> taps, String teacher) {
+    /**
+     * Checks each spec's layer against the teacher and, for prune-l1, ranks the producing
+     * convolution's filters (one-line BadInputException naming the tap when that is impossible).
+     * Returns the channel selections of the pruned taps, by spec string.
+     */
+    static Map<String, ChannelPruning.Selection> resolveTaps(ComputationGraph graph, List<TapSpec> specs, String teacher) {
         TreeSet<String> layers = new TreeSet<>(graph.getConfiguration().getVertices().keySet());
-        for (String tap : taps) {
-            if (!layers.contains(tap)) {
-                throw new BadInputException("precompute.taps: '" + tap + "' is not a layer of teacher " + teacher + "; valid names: " + layers);
+        Map<String, ChannelPruning.Selection> prunings = new LinkedHashMap<>();
+        for (TapSpec spec : specs) {
+            if (!layers.contains(spec.layer())) {
+                throw new BadInputException("precompute.taps: '" + spec.layer() + "'" + (spec.isRaw() ? "" : " (in '" + spec + "')")
+                        + " is not a layer of teacher " + teacher
+                        + "; valid names: " + layers);
+            }
+            if (spec.transform().equals(TapSpec.PRUNE_L1)) {
+                try {
+                    prunings.put(spec.toString(), ChannelPruning.select(graph, spec.layer(), spec.parameter()));
+                } catch (BadInputException e) {
+                    throw new BadInputException("precompute.taps: '" + spec + "' of teacher " + teacher + ": " + e.getMessage(), e);
+                }
             }
         }
+        return prunings;
     }
 
-    /** Shapes of one example's logits and taps, from one blank image. */
-    private static Map<String, long[]> probeShapes(ComputationGraph graph, ImageShape shape, List<String> taps, boolean logitsLayer) {
+    /** Shapes of one example's logits and stored taps (keyed by spec string), from one blank image. */
+    private static Map<String, long[]> probeShapes(ComputationGraph graph, ImageShape shape, List<TeacherInference.Tap> taps,
+                                                   Map<String, ChannelPruning.Selection> prunings, boolean logitsLayer) {
         Map<String, INDArray> acts = graph.feedForward(Nd4j.zeros(1, shape.channels(), shape.height(), shape.width()), false);
         Map<String, long[]> shapes = new LinkedHashMap<>();
         shapes.put(TeacherOutputsTable.LOGITS, dropBatch(TeacherInference.logits(graph, acts, logitsLayer).shape()));
-        for (String tap : taps) {
-            shapes.put(tap, dropBatch(acts.get(tap).shape()));
+        for (TeacherInference.Tap tap : taps) {
+            INDArray activation = acts.get(tap.spec().layer());
+            ChannelPruning.Selection pruning = prunings.get(tap.spec().toString());
+            if (pruning != null && (activation.rank() != 4 || activation.size(1) != pruning.channels())) {
+                throw new BadInputException("precompute.taps: '" + tap.spec() + "': activation of '" + tap.spec().layer() + "' is "
+                        + Arrays.toString(dropBatch(activation.shape())) + ", not the " + pruning.channels() + " channels of its convolution '"
+                        + pruning.conv() + "'");
+            }
+            shapes.put(tap.spec().toString(), dropBatch(TeacherInference.transform(tap, activation).shape()));
         }
         return shapes;
     }
@@ -151,6 +182,24 @@ public final class PrecomputeStage {
         List<Integer> dims = Arrays.stream(shape).mapToObj(d -> (int) d).toList();
         String layout = dims.size() == 3 ? "CHW" : dims.size() == 1 ? "K" : null;
         return new ColumnSpec(name, "binary", enc.manifestName(), dims, layout, tap, description);
+    }
+
+    /** The manifest column of a stored tap: source layer in {@code tap}, transform and (pruning) kept channels beside it. */
+    private static ColumnSpec tapColumn(TeacherInference.Tap tap, TensorEncoding enc, long[] shape, ChannelPruning.Selection pruning) {
+        TapSpec spec = tap.spec();
+        List<Integer> dims = Arrays.stream(shape).mapToObj(d -> (int) d).toList();
+        String layer = spec.layer();
+        return switch (spec.transform()) {
+            case TapSpec.ATTENTION -> new ColumnSpec(spec.column(), "binary", enc.manifestName(), dims, dims.size() == 2 ? "HW" : null, layer,
+                    "attention map of teacher layer '" + layer + "' (Zagoruyko & Komodakis): mean over channels of the squared activation,"
+                            + " divided per example by its L2 norm over H*W", spec.transformText(), null);
+            case TapSpec.PRUNE_L1 -> new ColumnSpec(spec.column(), "binary", enc.manifestName(), dims, "CHW", layer,
+                    "activation of teacher layer '" + layer + "' restricted to the " + pruning.kept().length + " of " + pruning.channels()
+                            + " channels whose producing convolution '" + pruning.conv() + "' has the largest L1 filter norms (sum |W| over in, kh, kw;"
+                            + " InDistill), in ascending channel order; kept channel indices in 'channels'",
+                    spec.transformText(), pruning.keptList());
+            default -> tensorColumn(spec.column(), enc, shape, layer, "activation of teacher layer '" + layer + "'");
+        };
     }
 
     private static TensorEncoding encoding(String key, String value) {

@@ -5,6 +5,8 @@ import io.distillery.errors.BadInputException;
 import io.distillery.model.ModelZoo;
 import io.distillery.runtime.Nd4jRuntime;
 import io.distillery.table.ExamplesTable;
+import io.distillery.table.TapSpec;
+import io.distillery.tensor.AttentionMaps;
 import io.distillery.tensor.TensorEncoding;
 import io.distillery.train.ModelCache;
 import org.apache.spark.broadcast.Broadcast;
@@ -14,10 +16,12 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
 import java.io.Serializable;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -25,18 +29,43 @@ import java.util.Map;
 /**
  * The executor side of precompute: batched inference of the broadcast teacher over a partition of
  * (id, image) rows, emitting (id, view 0, encoded logits, encoded taps...) rows. The teacher runs in
- * inference mode (batch norm on its running statistics).
+ * inference mode (batch norm on its running statistics). Each tap is its layer's activation after the
+ * spec's transform ({@link #transform}).
  */
 final class TeacherInference implements Serializable {
     private final Broadcast<byte[]> model;
     private final ImageShape shape;
-    private final List<String> taps;
+    private final List<Tap> taps;
     private final boolean logitsLayer;
     private final TensorEncoding logitsEncoding;
     private final TensorEncoding tapEncoding;
     private final int batchSize;
 
-    TeacherInference(Broadcast<byte[]> model, ImageShape shape, List<String> taps, boolean logitsLayer, TensorEncoding logitsEncoding,
+    /**
+     * One stored tap: its spec and, for {@code prune-l1}, the kept channels of the source layer
+     * (chosen once on the driver by {@link io.distillery.model.ChannelPruning}); null otherwise.
+     */
+    record Tap(TapSpec spec, int[] keptChannels) implements Serializable {
+        Tap {
+            if (spec.transform().equals(TapSpec.PRUNE_L1) != (keptChannels != null)) {
+                throw new IllegalArgumentException("tap " + spec + ": kept channels are needed exactly for prune-l1");
+            }
+        }
+
+        static Tap raw(String layer) {
+            return new Tap(TapSpec.raw(layer), null);
+        }
+
+        static Tap attention(String layer) {
+            return new Tap(new TapSpec(layer, TapSpec.ATTENTION, 0), null);
+        }
+
+        static Tap pruned(String layer, int[] keptChannels) {
+            return new Tap(new TapSpec(layer, TapSpec.PRUNE_L1, keptChannels.length), keptChannels.clone());
+        }
+    }
+
+    TeacherInference(Broadcast<byte[]> model, ImageShape shape, List<Tap> taps, boolean logitsLayer, TensorEncoding logitsEncoding,
                      TensorEncoding tapEncoding, int batchSize) {
         this.model = model;
         this.shape = shape;
@@ -54,6 +83,33 @@ final class TeacherInference implements Serializable {
         }
         String out = graph.getConfiguration().getNetworkOutputs().get(0);
         return Transforms.log(Transforms.max(acts.get(out), 1e-30, true), false);
+    }
+
+    /**
+     * A batch of a tap's stored values from its layer's activation [B, ...]: raw, the activation
+     * itself; attention, {@link AttentionMaps#normalized} reshaped to [B, H, W]; prune-l1, the
+     * activation [B, C, H, W] restricted to the kept channels, [B, k, H, W], in ascending channel order.
+     */
+    static INDArray transform(Tap tap, INDArray activation) {
+        return switch (tap.spec().transform()) {
+            case TapSpec.RAW -> activation;
+            case TapSpec.ATTENTION -> {
+                if (activation.rank() != 4) {
+                    throw new BadInputException("precompute.taps: '" + tap.spec() + "' needs a feature map [C, H, W] but layer '"
+                            + tap.spec().layer() + "' gives " + Arrays.toString(Arrays.copyOfRange(activation.shape(), 1, activation.rank())));
+                }
+                yield AttentionMaps.normalized(activation).reshape('c', activation.size(0), activation.size(2), activation.size(3));
+            }
+            case TapSpec.PRUNE_L1 -> {
+                if (activation.rank() != 4) {
+                    throw new BadInputException("precompute.taps: '" + tap.spec() + "' needs a feature map [C, H, W] but layer '"
+                            + tap.spec().layer() + "' gives " + Arrays.toString(Arrays.copyOfRange(activation.shape(), 1, activation.rank())));
+                }
+                long[] kept = Arrays.stream(tap.keptChannels()).asLongStream().toArray();
+                yield activation.get(NDArrayIndex.all(), NDArrayIndex.indices(kept), NDArrayIndex.all(), NDArrayIndex.all());
+            }
+            default -> throw new IllegalArgumentException("unknown tap transform " + tap.spec().transform());
+        };
     }
 
     Iterator<Row> apply(Iterator<Row> rows) {
@@ -94,8 +150,8 @@ final class TeacherInference implements Serializable {
         Map<String, INDArray> acts = graph.feedForward(input, false);
         List<float[]> columns = new ArrayList<>();
         columns.add(flat(logits(graph, acts, logitsLayer)));
-        for (String tap : taps) {
-            columns.add(flat(acts.get(tap)));
+        for (Tap tap : taps) {
+            columns.add(flat(transform(tap, acts.get(tap.spec().layer()))));
         }
         List<Row> out = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
@@ -107,7 +163,7 @@ final class TeacherInference implements Serializable {
                 int width = all.length / n;
                 int bad = TensorEncoding.firstNonFinite(all, i * width, (i + 1) * width);
                 if (bad >= 0) {
-                    String what = c == 0 ? "logits" : "tap '" + taps.get(c - 1) + "'";
+                    String what = c == 0 ? "logits" : "tap '" + taps.get(c - 1).spec() + "'";
                     throw new BadInputException("teacher produced " + all[bad] + " in " + what + " for id " + ids[i]
                             + "; teacher outputs must be finite");
                 }
