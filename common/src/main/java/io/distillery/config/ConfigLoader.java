@@ -22,7 +22,7 @@ import java.util.TreeSet;
  */
 public final class ConfigLoader {
     /** Free-form subtrees whose keys are passed through unchecked. */
-    private static final List<String> OPEN_SUBTREES = List.of("distillery.spark.conf");
+    private static final List<String> OPEN_SUBTREES = List.of("distillery.spark.conf", "distillery.distill.schedule");
     private static final String ROOT = "distillery";
     /** The defaults: every valid key, documented. */
     public static final String DEFAULTS = "distillery-reference.conf";

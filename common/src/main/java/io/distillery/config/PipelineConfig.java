@@ -112,12 +112,29 @@ public record PipelineConfig(Config raw,
         }
     }
 
+    /**
+     * The student's objective: CE and Hinton KD on logits, a FitNets hint, the feature-level methods
+     * (each off at weight 0) and per-epoch head weight multipliers.
+     */
     public record DistillSettings(TrainSettings train, double ceWeight, double kdWeight, double temperature,
-                                  double hintWeight, String hintStudentLayer, String hintTeacherTap) {
+                                  double hintWeight, String hintStudentLayer, String hintTeacherTap,
+                                  MethodSettings.At at, MethodSettings.Rtk rtk, MethodSettings.Kdfm kdfm,
+                                  MethodSettings.InDistill indistill, Map<String, List<Double>> schedule) {
+
+        /** Logit and hint methods only. */
+        public DistillSettings(TrainSettings train, double ceWeight, double kdWeight, double temperature,
+                               double hintWeight, String hintStudentLayer, String hintTeacherTap) {
+            this(train, ceWeight, kdWeight, temperature, hintWeight, hintStudentLayer, hintTeacherTap, MethodSettings.At.off(),
+                    MethodSettings.Rtk.off(), MethodSettings.Kdfm.off(), MethodSettings.InDistill.off(), Map.of());
+        }
+
         static DistillSettings from(Config c) {
             DistillSettings d = new DistillSettings(TrainSettings.from("distill.train", c.getConfig("train")),
                     c.getDouble("loss.ce-weight"), c.getDouble("loss.kd-weight"), c.getDouble("loss.temperature"),
-                    c.getDouble("loss.hint-weight"), c.getString("hint.student-layer"), c.getString("hint.teacher-tap"));
+                    c.getDouble("loss.hint-weight"), c.getString("hint.student-layer"), c.getString("hint.teacher-tap"),
+                    MethodSettings.At.from(c.getConfig("at")), MethodSettings.Rtk.from(c.getConfig("rtk")),
+                    MethodSettings.Kdfm.from(c.getConfig("kdfm")), MethodSettings.InDistill.from(c.getConfig("indistill")),
+                    MethodSettings.schedule(c.getConfig("schedule")));
             Check.atLeast("distill.loss.ce-weight", d.ceWeight, 0);
             Check.atLeast("distill.loss.kd-weight", d.kdWeight, 0);
             Check.atLeast("distill.loss.hint-weight", d.hintWeight, 0);
@@ -127,8 +144,8 @@ public record PipelineConfig(Config raw,
             if (d.hintWeight > 0 && (d.hintStudentLayer.isBlank() || d.hintTeacherTap.isBlank())) {
                 throw new BadInputException("config: distill.loss.hint-weight > 0 needs distill.hint.student-layer and distill.hint.teacher-tap");
             }
-            if (d.ceWeight + d.kdWeight + d.hintWeight == 0) {
-                throw new BadInputException("config: distill.loss weights are all zero; nothing to train");
+            if (d.ceWeight + d.kdWeight + d.hintWeight + d.at.weight() + d.rtk.weight() + d.indistill.weight() == 0 && !d.kdfm.enabled()) {
+                throw new BadInputException("config: distill.loss weights are all zero and no method is on; nothing to train");
             }
             return d;
         }

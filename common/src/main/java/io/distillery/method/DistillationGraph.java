@@ -4,30 +4,34 @@ import io.distillery.errors.BadInputException;
 import io.distillery.model.ModelZoo;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
+import java.util.function.Consumer;
 
 /**
- * A student graph under construction: the zoo's classifier up to {@value ModelZoo#LOGITS}, to which
- * each distillation method adds output heads, every head paired with the source of its labels. The
- * result is one ComputationGraph with several outputs, which is what parameter averaging can train.
+ * A student graph under construction: the zoo's feature extractor and a classifier head ending in
+ * {@value ModelZoo#LOGITS}, to which each distillation method adds output heads, every head paired
+ * with the source of its labels, and, where a method's layers must see a teacher tensor, extra
+ * inputs. The result is one ComputationGraph with several outputs, which is what parameter
+ * averaging can train.
  */
 public final class DistillationGraph {
     private final ComputationGraphConfiguration.GraphBuilder builder;
-    private final InputType inputType;
+    private final List<InputType> inputTypes = new ArrayList<>();
+    private final List<GraphInput> extraInputs = new ArrayList<>();
     private final List<String> outputs = new ArrayList<>();
     private final List<LabelSource> labels = new ArrayList<>();
-    private final Map<String, InputType> activationTypes;
+    private final List<Consumer<ComputationGraph>> initializers = new ArrayList<>();
 
-    /** @param builder the backbone, ending in {@value ModelZoo#LOGITS}, with no outputs set yet */
+    /** @param builder the feature extractor (with its image input {@value ModelZoo#INPUT}), no outputs set yet */
     public DistillationGraph(ComputationGraphConfiguration.GraphBuilder builder, InputType inputType) {
-        this.builder = builder;
-        this.inputType = inputType;
-        // Heads only add vertices on top of the backbone, so its activation types stay valid.
-        this.activationTypes = builder.setOutputs(ModelZoo.LOGITS).build().getLayerActivationTypes(inputType);
+        // While methods add vertices, unfinished branches are normal; build() checks the whole at the end.
+        this.builder = builder.allowDisconnected(true);
+        this.inputTypes.add(inputType);
     }
 
     public ComputationGraphConfiguration.GraphBuilder builder() {
@@ -40,13 +44,32 @@ public final class DistillationGraph {
         labels.add(label);
     }
 
-    /** The activation type of a layer of the student, with a one-line error listing valid names. */
+    /** Adds a graph input fed from a stored teacher column; its type is the column's shape. */
+    public void addInput(GraphInput input) {
+        List<Integer> s = input.shape();
+        InputType type = s.size() == 3 ? InputType.convolutional(s.get(1), s.get(2), s.get(0)) : InputType.feedForward(input.column().width());
+        builder.addInputs(input.name());
+        inputTypes.add(type);
+        builder.setInputTypes(type); // DL4J appends to the types already set
+        extraInputs.add(input);
+    }
+
+    /** Runs after the graph's parameters are initialised (to load frozen weights, say). */
+    public void onInit(Consumer<ComputationGraph> initializer) {
+        initializers.add(initializer);
+    }
+
+    /** The activation type of a vertex built so far, with a one-line error listing valid names. */
     public InputType activationType(String layer) {
-        InputType type = activationTypes.get(layer);
-        if (type == null) {
-            throw new BadInputException("student has no layer '" + layer + "'; layers: " + new TreeSet<>(activationTypes.keySet()));
+        if (!builder.getVertices().containsKey(layer)) {
+            throw new BadInputException("student has no layer '" + layer + "'; layers: " + new TreeSet<>(builder.getVertices().keySet()));
         }
-        return type;
+        Map<String, InputType> types = builder.setOutputs(layer).build().getLayerActivationTypes(inputTypes.toArray(new InputType[0]));
+        return types.get(layer);
+    }
+
+    public boolean hasVertex(String name) {
+        return builder.getVertices().containsKey(name);
     }
 
     public List<LabelSource> labels() {
@@ -57,10 +80,23 @@ public final class DistillationGraph {
         return List.copyOf(outputs);
     }
 
+    /** Graph inputs after the image, in input order. */
+    public List<GraphInput> extraInputs() {
+        return List.copyOf(extraInputs);
+    }
+
     public ComputationGraphConfiguration build() {
         if (outputs.isEmpty()) {
             throw new IllegalStateException("no output heads were attached");
         }
-        return builder.setOutputs(outputs.toArray(new String[0])).build();
+        return builder.allowDisconnected(false).setOutputs(outputs.toArray(new String[0])).build();
+    }
+
+    /** A fresh graph with initialised parameters, method initialisers applied. */
+    public ComputationGraph newGraph() {
+        ComputationGraph graph = new ComputationGraph(build());
+        graph.init();
+        initializers.forEach(i -> i.accept(graph));
+        return graph;
     }
 }

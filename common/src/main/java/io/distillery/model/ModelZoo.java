@@ -38,6 +38,13 @@ public final class ModelZoo {
 
     /** The model up to and including {@value #LOGITS}, with no output yet: distillation methods add the heads. */
     public static ComputationGraphConfiguration.GraphBuilder backbone(ModelSpec spec, ImageShape input, int classes, TrainSettings train) {
+        ComputationGraphConfiguration.GraphBuilder g = features(spec, input, train);
+        addHead(g, spec, classes, lastStage(spec));
+        return g;
+    }
+
+    /** The feature extractor alone, ending in {@link #lastStage}: a head (the zoo's, or a method's) goes on top. */
+    public static ComputationGraphConfiguration.GraphBuilder features(ModelSpec spec, ImageShape input, TrainSettings train) {
         ComputationGraphConfiguration.GraphBuilder g = new NeuralNetConfiguration.Builder()
                 .seed(train.seed())
                 .updater(new Adam(train.learningRate())) // the per-epoch rate is set by SparkGraphTrainer
@@ -47,16 +54,25 @@ public final class ModelZoo {
                 .graphBuilder()
                 .addInputs(INPUT)
                 .setInputTypes(inputType(input));
-        String last = switch (spec.architecture()) {
+        switch (spec.architecture()) {
             case "resnet" -> resnet(g, spec);
             case "cnn" -> cnn(g, spec);
             default -> throw new IllegalArgumentException("unknown architecture " + spec.architecture());
-        };
+        }
+        return g;
+    }
+
+    /** Name of the last feature map, the input of the head. */
+    public static String lastStage(ModelSpec spec) {
+        return "stage" + spec.widths().size();
+    }
+
+    /** The zoo's head: {@value #POOL} (global average or 2x2 max pool, per {@code spec.head()}) then {@value #LOGITS}. */
+    public static void addHead(ComputationGraphConfiguration.GraphBuilder g, ModelSpec spec, int classes, String features) {
         g.addLayer(POOL, spec.head().equals(ModelSpec.FLATTEN)
                         ? new SubsamplingLayer.Builder(PoolingType.MAX).kernelSize(2, 2).stride(2, 2).build()
-                        : new GlobalPoolingLayer.Builder(PoolingType.AVG).build(), last)
+                        : new GlobalPoolingLayer.Builder(PoolingType.AVG).build(), features)
                 .addLayer(LOGITS, new DenseLayer.Builder().nOut(classes).activation(Activation.IDENTITY).build(), POOL);
-        return g;
     }
 
     /** The plain classifier: backbone plus a softmax cross-entropy {@value #OUTPUT}. What gets deployed. */

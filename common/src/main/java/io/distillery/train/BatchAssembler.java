@@ -2,11 +2,13 @@ package io.distillery.train;
 
 import io.distillery.data.ImageShape;
 import io.distillery.errors.BadInputException;
+import io.distillery.method.GraphInput;
 import io.distillery.method.LabelSource;
 import io.distillery.runtime.Nd4jRuntime;
 import io.distillery.table.ExamplesTable;
 import io.distillery.tensor.TensorEncoding;
 import org.apache.spark.sql.Row;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.api.MultiDataSet;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -17,16 +19,24 @@ import java.util.NoSuchElementException;
 
 /**
  * Turns rows of (examples ⨝ teacher outputs) into MultiDataSet minibatches on the executor: features
- * are the NCHW image in [0, 1], labels follow the heads' {@link LabelSource}s in order. Nothing is
+ * are the NCHW image in [0, 1] (then any extra graph inputs from teacher columns), labels follow the
+ * heads' {@link LabelSource}s in order. Nothing is
  * collected: batches are built as the partition streams by.
  */
 public final class BatchAssembler implements Serializable {
     private final ImageShape shape;
+    private final List<GraphInput> extraInputs;
     private final List<LabelSource> labels;
     private final int batchSize;
 
     public BatchAssembler(ImageShape shape, List<LabelSource> labels, int batchSize) {
+        this(shape, List.of(), labels, batchSize);
+    }
+
+    /** @param extraInputs graph inputs after the image, fed from teacher columns */
+    public BatchAssembler(ImageShape shape, List<GraphInput> extraInputs, List<LabelSource> labels, int batchSize) {
         this.shape = shape;
+        this.extraInputs = List.copyOf(extraInputs);
         this.labels = List.copyOf(labels);
         this.batchSize = batchSize;
     }
@@ -60,6 +70,10 @@ public final class BatchAssembler implements Serializable {
     private MultiDataSet assemble(Iterator<Row> rows) {
         int pixels = shape.pixelCount();
         float[] features = new float[batchSize * pixels];
+        float[][] inputData = new float[extraInputs.size()][];
+        for (int i = 0; i < extraInputs.size(); i++) {
+            inputData[i] = new float[batchSize * extraInputs.get(i).column().width()];
+        }
         float[][] labelData = new float[labels.size()][];
         for (int h = 0; h < labels.size(); h++) {
             labelData[h] = new float[batchSize * labels.get(h).width()];
@@ -68,18 +82,26 @@ public final class BatchAssembler implements Serializable {
         while (n < batchSize && rows.hasNext()) {
             Row row = rows.next();
             ExamplesTable.toChw(row.getAs(ExamplesTable.IMAGE), shape, features, n * pixels);
+            for (int i = 0; i < extraInputs.size(); i++) {
+                fill(extraInputs.get(i).column(), row, inputData[i], n);
+            }
             for (int h = 0; h < labels.size(); h++) {
                 fill(labels.get(h), row, labelData[h], n);
             }
             n++;
         }
-        var f = Nd4j.create(trim(features, n * pixels), new long[]{n, shape.channels(), shape.height(), shape.width()}, 'c');
-        var l = new org.nd4j.linalg.api.ndarray.INDArray[labels.size()];
+        INDArray[] f = new INDArray[1 + extraInputs.size()];
+        f[0] = Nd4j.create(trim(features, n * pixels), new long[]{n, shape.channels(), shape.height(), shape.width()}, 'c');
+        for (int i = 0; i < extraInputs.size(); i++) {
+            GraphInput input = extraInputs.get(i);
+            f[1 + i] = Nd4j.create(trim(inputData[i], n * input.column().width()), input.batchShape(n), 'c');
+        }
+        INDArray[] l = new INDArray[labels.size()];
         for (int h = 0; h < labels.size(); h++) {
             int width = labels.get(h).width();
             l[h] = Nd4j.create(trim(labelData[h], n * width), new long[]{n, width}, 'c');
         }
-        return new org.nd4j.linalg.dataset.MultiDataSet(new org.nd4j.linalg.api.ndarray.INDArray[]{f}, l);
+        return new org.nd4j.linalg.dataset.MultiDataSet(f, l);
     }
 
     private static void fill(LabelSource source, Row row, float[] dst, int n) {
@@ -101,6 +123,7 @@ public final class BatchAssembler implements Serializable {
                         + " holds " + dst[bad] + " at element " + (bad - from) + "; teacher outputs must be finite");
             }
         }
+        // LabelSource.Zeros: nothing to fill, the array starts zeroed.
     }
 
     private static float[] trim(float[] data, int length) {

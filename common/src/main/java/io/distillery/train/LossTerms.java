@@ -1,5 +1,7 @@
 package io.distillery.train;
 
+import io.distillery.loss.AdversarialLoss;
+import io.distillery.loss.ScaledLoss;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
@@ -26,45 +28,65 @@ public final class LossTerms {
     private LossTerms() {
     }
 
-    /** Mean loss per example of each output head, in the graph's output order. */
-    public static Map<String, Double> measure(JavaSparkContext sc, ComputationGraph graph, JavaRDD<MultiDataSet> sample) {
+    /** Each head's mean loss per example, in the graph's output order, and probes such as a discriminator's accuracy. */
+    public record Measured(Map<String, Double> loss, Map<String, Double> probes) {
+    }
+
+    public static Measured measure(JavaSparkContext sc, ComputationGraph graph, JavaRDD<MultiDataSet> sample) {
         List<String> outputs = graph.getConfiguration().getNetworkOutputs();
         Broadcast<byte[]> b = sc.broadcast(io.distillery.model.Models.toBytes(graph, false));
         try {
             double[] sums = sample.mapPartitions((Iterator<MultiDataSet> it) -> List.of(sums(ModelCache.get(b), it)).iterator())
                     .reduce(LossTerms::add);
             Map<String, Double> terms = new LinkedHashMap<>();
-            double examples = sums[outputs.size()];
-            for (int i = 0; i < outputs.size(); i++) {
+            Map<String, Double> probes = new LinkedHashMap<>();
+            int n = outputs.size();
+            double examples = sums[2 * n];
+            for (int i = 0; i < n; i++) {
                 terms.put(outputs.get(i), examples == 0 ? Double.NaN : sums[i] / examples);
+                if (isAdversary(graph, outputs.get(i))) {
+                    probes.put(outputs.get(i) + "_accuracy", examples == 0 ? Double.NaN : sums[n + i] / examples);
+                }
             }
-            return terms;
+            return new Measured(terms, probes);
         } finally {
             b.destroy();
         }
     }
 
-    /** Per head: summed loss over the batches; the last slot counts examples. */
+    /**
+     * Per head: summed loss over the batches, then per head a probe summed over examples (the
+     * discriminator accuracy times the batch size, for adversarial heads); the last slot counts examples.
+     */
     static double[] sums(ComputationGraph graph, Iterator<MultiDataSet> batches) {
         List<String> outputs = graph.getConfiguration().getNetworkOutputs();
-        double[] sums = new double[outputs.size() + 1];
+        int n = outputs.size();
+        double[] sums = new double[2 * n + 1];
         while (batches.hasNext()) {
             MultiDataSet mds = batches.next();
+            long batch = mds.getFeatures(0).size(0);
             Map<String, INDArray> acts = graph.feedForward(mds.getFeatures(), false, false);
-            for (int i = 0; i < outputs.size(); i++) {
+            for (int i = 0; i < n; i++) {
                 GraphVertex head = graph.getVertex(outputs.get(i));
                 String inputName = graph.getConfiguration().getVertexInputs().get(outputs.get(i)).get(0);
                 INDArray preOutput = acts.get(inputName);
                 var vertexConf = (org.deeplearning4j.nn.conf.graph.LayerVertex) graph.getConfiguration().getVertices().get(outputs.get(i));
                 if (head.hasLayer() && head.getLayer().conf().getLayer() instanceof LossLayer l) {
                     sums[i] += score(l.getLossFn(), l.getActivationFn(), vertexConf.getPreProcessor(), preOutput, mds.getLabels(i));
+                    if (isAdversary(graph, outputs.get(i))) {
+                        sums[n + i] += AdversarialLoss.discriminatorAccuracy(preOutput) * batch;
+                    }
                 } else if (head.hasLayer() && head.getLayer().conf().getLayer() instanceof BaseOutputLayer l) {
                     throw new IllegalStateException("loss probe supports LossLayer heads only, not " + l.getClass().getSimpleName());
                 }
             }
-            sums[outputs.size()] += mds.getFeatures(0).size(0);
+            sums[2 * n] += batch;
         }
         return sums;
+    }
+
+    private static boolean isAdversary(ComputationGraph graph, String head) {
+        return graph.getLayer(head).conf().getLayer() instanceof LossLayer l && ScaledLoss.unwrap(l.getLossFn()) instanceof AdversarialLoss;
     }
 
     private static double score(ILossFunction loss, IActivation activation, org.deeplearning4j.nn.conf.InputPreProcessor pre,

@@ -50,11 +50,17 @@ public final class SparkGraphTrainer {
     private final JavaSparkContext sc;
     private final TrainSettings settings;
     private final String label;
+    private final HeadSchedule schedule;
 
     public SparkGraphTrainer(JavaSparkContext sc, TrainSettings settings, String label) {
+        this(sc, settings, label, HeadSchedule.none());
+    }
+
+    public SparkGraphTrainer(JavaSparkContext sc, TrainSettings settings, String label, HeadSchedule schedule) {
         this.sc = sc;
         this.settings = settings;
         this.label = label;
+        this.schedule = schedule;
     }
 
     public int workers() {
@@ -92,6 +98,11 @@ public final class SparkGraphTrainer {
             // at epoch 0 forever); PolySchedule also grows as (1 + epoch/max) rather than decaying.
             double learningRate = settings.learningRateAt(epoch);
             graph.setLearningRate(learningRate);
+            // Head weights travel the same way: in the loss functions of the layer configurations.
+            schedule.apply(graph, epoch);
+            if (!schedule.isEmpty()) {
+                log.info("{} epoch {}: head weight multipliers {}", label, epoch + 1, schedule.at(epoch));
+            }
             for (int r = 0; r < rounds; r++) {
                 // DL4J's fit bumps the epoch count on every call; keep the real epoch in the saved model.
                 conf.setEpochCount(epoch);

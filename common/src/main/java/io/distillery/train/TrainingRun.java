@@ -13,6 +13,7 @@ import org.slf4j.LoggerFactory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 import java.util.stream.Collectors;
 
 /**
@@ -29,12 +30,25 @@ public final class TrainingRun {
     private final String label;
     private final TrainSettings settings;
     private final Checkpoints checkpoints;
+    private final HeadSchedule schedule;
+    private final UnaryOperator<ComputationGraph> deployable;
 
     public TrainingRun(JavaSparkContext sc, Storage storage, String outputDir, String label, TrainSettings settings) {
+        this(sc, storage, outputDir, label, settings, HeadSchedule.none(), UnaryOperator.identity());
+    }
+
+    /**
+     * @param schedule   per-epoch head weights
+     * @param deployable the trained graph cut down to the classifier that validation measures
+     */
+    public TrainingRun(JavaSparkContext sc, Storage storage, String outputDir, String label, TrainSettings settings,
+                       HeadSchedule schedule, UnaryOperator<ComputationGraph> deployable) {
         this.sc = sc;
         this.label = label;
         this.settings = settings;
         this.checkpoints = new Checkpoints(storage, outputDir);
+        this.schedule = schedule;
+        this.deployable = deployable;
     }
 
     /** @param selectedEpoch the epoch whose weights {@code graph} holds */
@@ -69,22 +83,27 @@ public final class TrainingRun {
 
     private void train(ComputationGraph graph, RowBatches train, Dataset<Row> validation, ImageShape shape, int classes, int first,
                        List<EpochMetrics> metrics) {
-        SparkGraphTrainer trainer = new SparkGraphTrainer(sc, settings, label);
+        SparkGraphTrainer trainer = new SparkGraphTrainer(sc, settings, label, schedule);
         log.info("{}: {} examples, {} epochs, {} workers x batch {}, {} averaging rounds per epoch", label, train.count(),
                 settings.epochs(), trainer.workers(), settings.batchSize(), trainer.rounds(train.count()));
         trainer.fit(graph, train, first, (g, r) -> {
             sc.setJobDescription(label + ": validation after epoch " + r.epoch());
-            Map<String, Double> loss = LossTerms.measure(sc, g, train.sample(LOSS_SAMPLE_STRIDE));
-            double accuracy = GraphEvaluator.accuracy(sc, io.distillery.model.Models.toBytes(g, false), validation, shape, classes,
-                    256).value();
+            LossTerms.Measured probe = LossTerms.measure(sc, g, train.sample(LOSS_SAMPLE_STRIDE));
+            Map<String, Double> loss = probe.loss();
+            double accuracy = GraphEvaluator.accuracy(sc, io.distillery.model.Models.toBytes(deployable.apply(g), false), validation, shape,
+                    classes, 256).value();
             sc.setJobDescription(null);
-            EpochMetrics m = new EpochMetrics(r.epoch(), r.seconds(), r.trainScore(), loss, accuracy, r.examples(), r.rounds());
+            EpochMetrics m = new EpochMetrics(r.epoch(), r.seconds(), r.trainScore(), loss, accuracy, r.examples(), r.rounds(),
+                    probe.probes());
             metrics.add(m);
             checkpoints.save(g, r.epoch(), metrics);
-            log.info("{} epoch {}/{}: {} s, lr {}, train score {}, loss {}, validation accuracy {}", label, r.epoch(), settings.epochs(),
+            log.info("{} epoch {}/{}: {} s, lr {}, train score {}, loss {}{}, validation accuracy {}", label, r.epoch(), settings.epochs(),
                     String.format("%.1f", r.seconds()), String.format("%.2e", r.learningRate()), String.format("%.4f", r.trainScore()),
-                    loss.entrySet().stream().map(e -> e.getKey() + "=" + String.format("%.4f", e.getValue())).collect(Collectors.joining(" ")),
-                    String.format("%.4f", accuracy));
+                    format(loss), probe.probes().isEmpty() ? "" : ", " + format(probe.probes()), String.format("%.4f", accuracy));
         });
+    }
+
+    private static String format(Map<String, Double> values) {
+        return values.entrySet().stream().map(e -> e.getKey() + "=" + String.format("%.4f", e.getValue())).collect(Collectors.joining(" "));
     }
 }

@@ -128,7 +128,7 @@ class StudentGraphsTest {
         Nd4j.getRandom().setSeed(3);
         trained.params().addi(Nd4j.rand(trained.params().dataType(), trained.params().shape()).subi(0.5).muli(0.2));
 
-        ComputationGraph plain = StudentGraphs.deployable(trained, STUDENT, MNIST, CLASSES, TRAIN);
+        ComputationGraph plain = StudentGraphs.deployable(trained);
         assertEquals(List.of(ModelZoo.OUTPUT), plain.getConfiguration().getNetworkOutputs());
         INDArray x = Nd4j.rand(4, 1, 28, 28);
         INDArray expected = trained.output(x)[0];

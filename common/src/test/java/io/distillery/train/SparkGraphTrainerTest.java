@@ -10,6 +10,7 @@ import io.distillery.method.LabelSource;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
@@ -72,16 +73,29 @@ class SparkGraphTrainerTest {
     }
 
     /** Parameters after each epoch, and the graph's final learning rate on the driver. */
-    private record Run(List<double[]> paramsByEpoch, double finalLearningRate) {
+    private record Run(List<double[]> paramsByEpoch, double finalLearningRate, double[] initialParams) {
     }
 
     private static Run train(String schedule) {
-        TrainSettings settings = new TrainSettings(EPOCHS, 8, 0.05, schedule, 0, 2, 2, 5);
+        return train(schedule, HeadSchedule.none());
+    }
+
+    private static Run train(String lrSchedule, HeadSchedule heads) {
+        TrainSettings settings = new TrainSettings(EPOCHS, 8, 0.05, lrSchedule, 0, 2, 2, 5);
         ComputationGraph g = graph();
         List<double[]> params = new ArrayList<>();
-        new SparkGraphTrainer(JavaSparkContext.fromSparkContext(spark.sparkContext()), settings, "test")
+        params.add(g.params().toDoubleVector());
+        new SparkGraphTrainer(JavaSparkContext.fromSparkContext(spark.sparkContext()), settings, "test", heads)
                 .fit(g, data, 0, (graph, result) -> params.add(graph.params().toDoubleVector()));
-        return new Run(params, g.getLearningRate("out"));
+        return new Run(params.subList(1, params.size()), g.getLearningRate("out"), params.get(0));
+    }
+
+    @Test
+    void workersTrainWithEachEpochsHeadWeights() {
+        // The only head is off in epoch 1: zero gradients, and Adam (no l2 here) leaves every parameter as it was.
+        Run run = train("constant", new HeadSchedule(Map.of("out", List.of(0.0, 1.0))));
+        assertArrayEquals(run.initialParams(), run.paramsByEpoch().get(0), 0.0, "epoch 1 trained although its head weight was 0");
+        assertFalse(Arrays.equals(run.initialParams(), run.paramsByEpoch().get(1)), "epoch 2's head weight 1 did not reach the workers");
     }
 
     @Test

@@ -3,6 +3,9 @@ package io.distillery.jobs.stages;
 import io.distillery.config.PipelineConfig;
 import io.distillery.jobs.report.Report;
 import io.distillery.method.StudentGraphs;
+import io.distillery.model.Models;
+import io.distillery.runtime.Storage;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 import io.distillery.prep.PrepJob;
 import io.distillery.table.ExamplesTable;
 import io.distillery.table.Manifest;
@@ -28,8 +31,8 @@ public final class Pipeline {
         PipelineConfig c = ctx.config();
         int classes = classes(ctx);
         return TrainStage.run(ctx, new TrainStage.Job("student", c.student().name(), ctx.layout().student(), c.student().model(),
-                c.distill().train(), StudentGraphs.methods(c.distill(), classes), ctx.layout().teacherOutputs(),
-                Map.of("teacher", c.teacher().name())));
+                c.distill().train(), StudentGraphs.methods(c.distill(), classes, () -> teacherModel(ctx)), ctx.layout().teacherOutputs(),
+                Map.of("teacher", c.teacher().name()), c.distill().schedule()));
     }
 
     /** The same architecture, epochs, seed and data as the student, trained on labels alone. */
@@ -37,6 +40,12 @@ public final class Pipeline {
         PipelineConfig c = ctx.config();
         return TrainStage.run(ctx, new TrainStage.Job("baseline", c.student().name() + "-baseline", ctx.layout().baseline(),
                 c.student().model(), c.distill().train(), StudentGraphs.labelsOnly(classes(ctx)), null, Map.of()));
+    }
+
+    /** The teacher's DL4J graph, for methods that run parts of it inside the student (KDFM's shared classifier). */
+    private static ComputationGraph teacherModel(StageContext ctx) {
+        ctx.require(ctx.layout().teacher(), "teacher");
+        return Models.fromBytes(ctx.storage().readBytes(Storage.join(ctx.layout().teacher(), Models.MODEL_FILE)), false);
     }
 
     private static int classes(StageContext ctx) {

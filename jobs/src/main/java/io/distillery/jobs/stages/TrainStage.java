@@ -6,6 +6,7 @@ import io.distillery.errors.BadInputException;
 import io.distillery.data.ImageShape;
 import io.distillery.method.DistillationGraph;
 import io.distillery.method.DistillationMethod;
+import io.distillery.method.GraphInput;
 import io.distillery.method.LabelSource;
 import io.distillery.method.StudentGraphs;
 import io.distillery.method.TeacherOutputs;
@@ -20,6 +21,7 @@ import io.distillery.table.Provenance;
 import io.distillery.table.StagedOutput;
 import io.distillery.table.TeacherOutputsTable;
 import io.distillery.train.BatchAssembler;
+import io.distillery.train.HeadSchedule;
 import io.distillery.train.RowBatches;
 import io.distillery.train.TrainingRun;
 import org.apache.spark.sql.Column;
@@ -46,9 +48,17 @@ import static org.apache.spark.sql.functions.col;
 public final class TrainStage {
     private static final Logger log = LoggerFactory.getLogger(TrainStage.class);
 
-    /** What to train. {@code teacherOutputs} is null when no teacher is used. */
+    /**
+     * What to train. {@code teacherOutputsDir} is null when no teacher is used; {@code schedule} is the
+     * configured per-epoch head weights ({@code distill.schedule}), applied over the methods' own.
+     */
     public record Job(String role, String name, String output, ModelSpec model, TrainSettings train,
-                      List<DistillationMethod> methods, String teacherOutputsDir, Map<String, Object> describe) {
+                      List<DistillationMethod> methods, String teacherOutputsDir, Map<String, Object> describe,
+                      Map<String, List<Double>> schedule) {
+        public Job(String role, String name, String output, ModelSpec model, TrainSettings train,
+                   List<DistillationMethod> methods, String teacherOutputsDir, Map<String, Object> describe) {
+            this(role, name, output, model, train, methods, teacherOutputsDir, describe, Map.of());
+        }
     }
 
     private TrainStage() {
@@ -63,7 +73,8 @@ public final class TrainStage {
         if (outputs != null) {
             inputs.put("teacher_outputs", outputs.contentHash());
         }
-        String configJson = Json.line(Map.of("model", job.model(), "train", job.train(), "methods", describeMethods(job)));
+        String configJson = Json.line(Map.of("model", job.model(), "train", job.train(), "methods", describeMethods(job),
+                "schedule", job.schedule()));
         Provenance provenance = Provenance.of(job.role(), configJson, inputs);
         StagedOutput out = StagedOutput.open(ctx.storage(), job.output(), provenance, ctx.force(), ctx.resume());
         if (out.upToDate()) {
@@ -90,30 +101,35 @@ public final class TrainStage {
         int classes = classNames.size();
         TeacherOutputs teacher = outputs == null ? TeacherOutputs.none() : new TeacherOutputs(job.teacherOutputsDir(), outputs);
         DistillationGraph graphSpec = StudentGraphs.build(job.model(), shape, classes, job.train(), job.methods(), teacher);
-        ComputationGraph graph = new ComputationGraph(graphSpec.build());
-        graph.init();
-        log.info("{} {}: {} parameters ({} in the deployed model), heads {}; {}", job.role(), job.name(), graph.numParams(),
-                StudentGraphs.deployable(graph, job.model(), shape, classes, job.train()).numParams(), graphSpec.outputs(),
+        ComputationGraph graph = graphSpec.newGraph();
+        HeadSchedule schedule = new HeadSchedule(StudentGraphs.schedule(job.methods(), graphSpec.outputs(), job.schedule()));
+        log.info("{} {}: {} parameters ({} in the deployed model), heads {}{}; {}", job.role(), job.name(), graph.numParams(),
+                StudentGraphs.deployable(graph).numParams(), graphSpec.outputs(),
+                graphSpec.extraInputs().isEmpty() ? "" : ", extra inputs " + graphSpec.extraInputs().stream().map(GraphInput::name).toList(),
                 Nd4jRuntime.describe(graph));
 
-        Dataset<Row> train = trainingRows(ctx, job, graphSpec.labels());
+        List<LabelSource> teacherColumns = new ArrayList<>(graphSpec.labels());
+        graphSpec.extraInputs().forEach(i -> teacherColumns.add(i.column()));
+        Dataset<Row> train = trainingRows(ctx, job, teacherColumns);
         Dataset<Row> validation = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).equalTo("validation"))
                 .select(ExamplesTable.ID, ExamplesTable.LABEL, ExamplesTable.IMAGE).persist(StorageLevel.MEMORY_AND_DISK());
         try {
             long count = SparkRuntime.described(ctx.spark(), job.role() + ": load and check training rows", train::count);
             if (outputs != null) {
-                TeacherCoverage.check(ctx, job.teacherOutputsDir(), graphSpec.labels(), train);
+                TeacherCoverage.check(ctx, job.teacherOutputsDir(), teacherColumns, train);
             }
-            BatchAssembler assembler = new BatchAssembler(shape, graphSpec.labels(), job.train().batchSize());
+            BatchAssembler assembler = new BatchAssembler(shape, graphSpec.extraInputs(), graphSpec.labels(), job.train().batchSize());
             RowBatches batches = new RowBatches(train, count, assembler, job.train().seed());
-            TrainingRun.Result result = new TrainingRun(ctx.sc(), ctx.storage(), out.staging(), job.role() + " " + job.name(), job.train())
-                    .run(graph, batches, validation, shape, classes, ctx.resume() && out.resuming());
-            ComputationGraph deployed = StudentGraphs.deployable(result.graph(), job.model(), shape, classes, job.train());
+            TrainingRun.Result result = new TrainingRun(ctx.sc(), ctx.storage(), out.staging(), job.role() + " " + job.name(), job.train(),
+                    schedule, StudentGraphs::deployable).run(graph, batches, validation, shape, classes, ctx.resume() && out.resuming());
+            ComputationGraph deployed = StudentGraphs.deployable(result.graph());
             String modelPath = Storage.join(out.staging(), Models.MODEL_FILE);
             Models.write(ctx.storage(), modelPath, deployed, false);
             Map<String, Object> properties = ModelFacts.of(job.model(), shape, classNames, deployed, ctx.storage().size(modelPath));
             properties.put("role", job.role());
             properties.put("methods", describeMethods(job));
+            properties.put("teacher_columns", teacherColumns.stream().filter(l -> l instanceof LabelSource.TeacherColumn)
+                    .map(l -> ((LabelSource.TeacherColumn) l).column()).distinct().toList());
             properties.putAll(job.describe());
             properties.put("epochs", result.metrics().size());
             properties.put("train_seconds", result.metrics().stream().mapToDouble(m -> m.seconds()).sum());
@@ -139,12 +155,13 @@ public final class TrainStage {
      * worker (hash of id: deterministic), cached for the epochs to come.
      */
     public static Dataset<Row> trainingRows(StageContext ctx, Job job, List<LabelSource> labels) {
+        // Columns are read once even when two heads (or a head and an input) share one.
         Dataset<Row> examples = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).equalTo("train"))
                 .select(ExamplesTable.ID, ExamplesTable.LABEL, ExamplesTable.IMAGE);
         Dataset<Row> rows = examples;
         List<String> teacherColumns = new ArrayList<>();
         for (LabelSource l : labels) {
-            if (l instanceof LabelSource.TeacherColumn c) {
+            if (l instanceof LabelSource.TeacherColumn c && !teacherColumns.contains(c.column())) {
                 teacherColumns.add(c.column());
             }
         }

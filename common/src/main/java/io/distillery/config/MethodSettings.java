@@ -1,0 +1,138 @@
+package io.distillery.config;
+
+import com.typesafe.config.Config;
+import io.distillery.errors.BadInputException;
+
+import java.io.Serializable;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Settings of the feature-level methods under {@code distill}: each block is off while its weight
+ * is 0. Reconstructed methods carry a {@code variant} so that every report says which formulation ran.
+ */
+public final class MethodSettings {
+    /** The only formulation of RTK and KDFM implemented so far: the method cards' reconstructions. */
+    public static final String RECONSTRUCTED_V0 = "reconstructed-v0";
+
+    private MethodSettings() {
+    }
+
+    /** Attention transfer: weight β times the mean squared difference of paired attention maps. */
+    public record At(double weight, List<String> studentLayers, List<String> teacherLayers) implements Serializable {
+        static At from(Config c) {
+            At at = new At(c.getDouble("weight"), c.getStringList("student-layers"), c.getStringList("teacher-layers"));
+            Check.atLeast("distill.at.weight", at.weight, 0);
+            pairs("distill.at", at.weight, at.studentLayers, at.teacherLayers);
+            return at;
+        }
+
+        public static At off() {
+            return new At(0, List.of(), List.of());
+        }
+    }
+
+    /** RTK reconstruction: AT against a per-example mix of the teacher's most query-like channel maps. */
+    public record Rtk(String variant, double weight, double rho, double tau, List<String> studentLayers, List<String> teacherLayers)
+            implements Serializable {
+        static Rtk from(Config c) {
+            Rtk r = new Rtk(c.getString("variant"), c.getDouble("weight"), c.getDouble("rho"), c.getDouble("tau"),
+                    c.getStringList("student-layers"), c.getStringList("teacher-layers"));
+            Check.oneOf("distill.rtk.variant", r.variant, List.of(RECONSTRUCTED_V0));
+            Check.atLeast("distill.rtk.weight", r.weight, 0);
+            if (!(r.rho > 0 && r.rho <= 1)) {
+                throw new BadInputException("config key 'distill.rtk.rho' must be in (0, 1], got " + r.rho);
+            }
+            Check.positive("distill.rtk.tau", r.tau);
+            pairs("distill.rtk", r.weight, r.studentLayers, r.teacherLayers);
+            return r;
+        }
+
+        public static Rtk off() {
+            return new Rtk(RECONSTRUCTED_V0, 0, 0.5, 0.1, List.of(), List.of());
+        }
+    }
+
+    /**
+     * KDFM reconstruction: the student's feature map, through a connector, feeds the teacher's frozen
+     * classifier (shared classifier), and a discriminator tells student maps from teacher maps.
+     */
+    public record Kdfm(String variant, boolean sharedClassifier, String studentLayer, String teacherTap, double adversarialWeight,
+                       int rampEpochs, double realLabel) implements Serializable {
+        static Kdfm from(Config c) {
+            Kdfm k = new Kdfm(c.getString("variant"), c.getBoolean("shared-classifier"), c.getString("student-layer"),
+                    c.getString("teacher-tap"), c.getDouble("adversarial-weight"), c.getInt("ramp-epochs"), c.getDouble("real-label"));
+            Check.oneOf("distill.kdfm.variant", k.variant, List.of(RECONSTRUCTED_V0));
+            Check.atLeast("distill.kdfm.adversarial-weight", k.adversarialWeight, 0);
+            Check.atLeast("distill.kdfm.ramp-epochs", k.rampEpochs, 0);
+            if (!(k.realLabel > 0.5 && k.realLabel <= 1)) {
+                throw new BadInputException("config key 'distill.kdfm.real-label' must be in (0.5, 1], got " + k.realLabel);
+            }
+            if (k.enabled() && (k.studentLayer.isBlank() || k.teacherTap.isBlank())) {
+                throw new BadInputException("config: distill.kdfm needs distill.kdfm.student-layer and distill.kdfm.teacher-tap");
+            }
+            return k;
+        }
+
+        public boolean enabled() {
+            return sharedClassifier || adversarialWeight > 0;
+        }
+
+        public static Kdfm off() {
+            return new Kdfm(RECONSTRUCTED_V0, false, "", "", 0, 0, 0.9);
+        }
+    }
+
+    /**
+     * InDistill: each student layer regresses the teacher layer pruned to its width, one layer at a
+     * time, shallow first ({@code stageEpochs[i]} epochs for pair i), before the final objective.
+     */
+    public record InDistill(double weight, List<String> studentLayers, List<String> teacherLayers, List<Integer> stageEpochs)
+            implements Serializable {
+        static InDistill from(Config c) {
+            InDistill d = new InDistill(c.getDouble("weight"), c.getStringList("student-layers"), c.getStringList("teacher-layers"),
+                    c.getIntList("stage-epochs"));
+            Check.atLeast("distill.indistill.weight", d.weight, 0);
+            pairs("distill.indistill", d.weight, d.studentLayers, d.teacherLayers);
+            if (d.weight > 0 && d.stageEpochs.size() != d.studentLayers.size()) {
+                throw new BadInputException("config key 'distill.indistill.stage-epochs' needs one entry per layer pair ("
+                        + d.studentLayers.size() + "), got " + d.stageEpochs);
+            }
+            for (int i = 0; i < d.stageEpochs.size(); i++) {
+                Check.atLeast("distill.indistill.stage-epochs[" + i + "]", d.stageEpochs.get(i), 0);
+            }
+            return d;
+        }
+
+        public static InDistill off() {
+            return new InDistill(0, List.of(), List.of(), List.of());
+        }
+    }
+
+    /** {@code distill.schedule}: head name to per-epoch weight multipliers (the last one holds afterwards). */
+    static Map<String, List<Double>> schedule(Config c) {
+        Map<String, List<Double>> schedule = new LinkedHashMap<>();
+        for (String head : c.root().keySet()) {
+            List<Double> values = c.getDoubleList("\"" + head + "\"");
+            if (values.isEmpty()) {
+                throw new BadInputException("config key 'distill.schedule." + head + "' is empty; give one weight multiplier per epoch");
+            }
+            for (int i = 0; i < values.size(); i++) {
+                Check.atLeast("distill.schedule." + head + "[" + i + "]", values.get(i), 0);
+            }
+            schedule.put(head, List.copyOf(values));
+        }
+        return schedule;
+    }
+
+    private static void pairs(String where, double weight, List<String> student, List<String> teacher) {
+        if (student.size() != teacher.size()) {
+            throw new BadInputException("config keys '" + where + ".student-layers' and '" + where + ".teacher-layers' must pair up, got "
+                    + student + " and " + teacher);
+        }
+        if (weight > 0 && student.isEmpty()) {
+            throw new BadInputException("config: " + where + ".weight > 0 needs at least one layer in " + where + ".student-layers");
+        }
+    }
+}
