@@ -102,7 +102,29 @@ public record PipelineConfig(Config raw,
             for (String split : p.splits) {
                 Check.oneOf("precompute.splits", split, List.of("train", "validation", "test"));
             }
+            // K <= classes waits for precompute, which knows the teacher's class count.
+            p.parsedTapEncoding();
+            p.parsedLogitsEncoding();
             return p;
+        }
+
+        /** {@code tap-encoding}: float16, float32 or int8 (taps are stored dense). */
+        public io.distillery.tensor.TensorEncoding parsedTapEncoding() {
+            try {
+                return io.distillery.tensor.TensorEncoding.fromConfig(tapEncoding);
+            } catch (BadInputException e) {
+                throw new BadInputException("config key 'precompute.tap-encoding': " + e.getMessage()
+                        + (tapEncoding.trim().toLowerCase(java.util.Locale.ROOT).startsWith("topk") ? "; top-k is for logits-encoding only" : ""));
+            }
+        }
+
+        /** {@code logits-encoding}: float32, float16, int8 or topk:K (K >= 1 here; K <= classes is checked by precompute). */
+        public io.distillery.tensor.ColumnEncoding parsedLogitsEncoding() {
+            try {
+                return io.distillery.tensor.ColumnEncoding.fromConfig(logitsEncoding);
+            } catch (BadInputException e) {
+                throw new BadInputException("config key 'precompute.logits-encoding': " + e.getMessage());
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 package io.distillery.method;
 
-import io.distillery.tensor.TensorEncoding;
+import io.distillery.tensor.ColumnEncoding;
 
 import java.io.Serializable;
 
@@ -22,7 +22,16 @@ public sealed interface LabelSource extends Serializable {
     record Zeros(int width) implements LabelSource {
     }
 
-    /** A binary tensor column of the teacher outputs (logits or a tap), decoded and flattened. */
-    record TeacherColumn(String column, TensorEncoding encoding, int width) implements LabelSource {
+    /**
+     * A binary tensor column of the teacher outputs (logits or a tap), decoded and flattened to
+     * {@code width} values. For a sparse encoding (logits stored top-k) the labels hold the stored
+     * values at their classes and 0 elsewhere, and the head gets a per-output label mask (1 at the
+     * stored classes): its loss must honour it, as {@code KnowledgeDistillationLoss} does.
+     */
+    record TeacherColumn(String column, ColumnEncoding encoding, int width) implements LabelSource {
+        /** Whether this head's labels come with a per-output mask (the column is stored top-k). */
+        public boolean masked() {
+            return encoding.isSparse();
+        }
     }
 }

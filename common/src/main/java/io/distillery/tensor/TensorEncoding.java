@@ -3,16 +3,18 @@ package io.distillery.tensor;
 import io.distillery.errors.BadInputException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.Locale;
 import java.util.Objects;
 
 /**
- * How one row of a tensor (logits, or a flattened tap) is stored in a binary column. The manifest
+ * How one row of a tensor (logits, or a flattened tap) is stored in a binary column, every element
+ * of it (the sparse sibling for logits is {@link TopKEncoding}). The manifest
  * records {@link #manifestName()} per column so that readers without our code (Python, DuckDB) can
  * decode the bytes by hand; the layouts below are the whole contract. All multi-byte numbers are
  * little-endian and values are in row-major order of the tensor's shape.
  */
-public enum TensorEncoding {
+public enum TensorEncoding implements ColumnEncoding {
     /**
      * {@code "float32-le"}: 4 bytes per value, IEEE 754 binary32. Lossless; NaN and infinities are
      * kept. numpy: {@code np.frombuffer(b, '<f4')}.
@@ -116,6 +118,7 @@ public enum TensorEncoding {
     }
 
     /** Bytes that {@code values} values take in this encoding. */
+    @Override
     public abstract int byteLength(int values);
 
     /** Writes {@code v[from, to)} at the buffer's position, little-endian. */
@@ -137,6 +140,22 @@ public enum TensorEncoding {
     /** Whether decoding gives back something other than the exact floats that were encoded. */
     public boolean isLossy() {
         return lossy;
+    }
+
+    /** False: every element is stored. */
+    @Override
+    public boolean isSparse() {
+        return false;
+    }
+
+    /** {@link #decodeInto}, and a mask of ones when one is asked for: every element is stored. */
+    @Override
+    public void decodeRow(byte[] bytes, int width, float[] dst, float[] mask, int offset) {
+        decodeInto(bytes, dst, offset, width);
+        if (mask != null) {
+            Objects.checkFromIndexSize(offset, width, mask.length);
+            Arrays.fill(mask, offset, offset + width, 1f);
+        }
     }
 
     /** Encodes a whole row into a new array of {@link #byteLength(int)} bytes. */

@@ -20,7 +20,10 @@ import java.util.NoSuchElementException;
 /**
  * Turns rows of (examples ⨝ teacher outputs) into MultiDataSet minibatches on the executor: features
  * are the NCHW image in [0, 1] (then any extra graph inputs from teacher columns), labels follow the
- * heads' {@link LabelSource}s in order. Nothing is
+ * heads' {@link LabelSource}s in order. A head fed from a sparse column (logits stored top-k) gets
+ * dense labels, the stored values at their classes and 0 elsewhere, and a per-output label mask, 1 at
+ * the stored classes and 0 elsewhere; the other heads' label masks are null, as DL4J expects (and
+ * with no sparse head the MultiDataSet has no label masks at all). Nothing is
  * collected: batches are built as the partition streams by.
  */
 public final class BatchAssembler implements Serializable {
@@ -35,6 +38,12 @@ public final class BatchAssembler implements Serializable {
 
     /** @param extraInputs graph inputs after the image, fed from teacher columns */
     public BatchAssembler(ImageShape shape, List<GraphInput> extraInputs, List<LabelSource> labels, int batchSize) {
+        for (GraphInput input : extraInputs) {
+            if (input.column().masked()) {
+                throw new IllegalArgumentException("graph input '" + input.name() + "' cannot be fed from column '" + input.column().column()
+                        + "' stored " + input.column().encoding().manifestName() + ": graph inputs need every element");
+            }
+        }
         this.shape = shape;
         this.extraInputs = List.copyOf(extraInputs);
         this.labels = List.copyOf(labels);
@@ -75,18 +84,22 @@ public final class BatchAssembler implements Serializable {
             inputData[i] = new float[batchSize * extraInputs.get(i).column().width()];
         }
         float[][] labelData = new float[labels.size()][];
+        float[][] maskData = new float[labels.size()][];
         for (int h = 0; h < labels.size(); h++) {
             labelData[h] = new float[batchSize * labels.get(h).width()];
+            if (masked(labels.get(h))) {
+                maskData[h] = new float[batchSize * labels.get(h).width()];
+            }
         }
         int n = 0;
         while (n < batchSize && rows.hasNext()) {
             Row row = rows.next();
             ExamplesTable.toChw(row.getAs(ExamplesTable.IMAGE), shape, features, n * pixels);
             for (int i = 0; i < extraInputs.size(); i++) {
-                fill(extraInputs.get(i).column(), row, inputData[i], n);
+                fill(extraInputs.get(i).column(), row, inputData[i], null, n);
             }
             for (int h = 0; h < labels.size(); h++) {
-                fill(labels.get(h), row, labelData[h], n);
+                fill(labels.get(h), row, labelData[h], maskData[h], n);
             }
             n++;
         }
@@ -97,14 +110,24 @@ public final class BatchAssembler implements Serializable {
             f[1 + i] = Nd4j.create(trim(inputData[i], n * input.column().width()), input.batchShape(n), 'c');
         }
         INDArray[] l = new INDArray[labels.size()];
+        INDArray[] masks = null;
         for (int h = 0; h < labels.size(); h++) {
             int width = labels.get(h).width();
             l[h] = Nd4j.create(trim(labelData[h], n * width), new long[]{n, width}, 'c');
+            if (maskData[h] != null) {
+                masks = masks == null ? new INDArray[labels.size()] : masks;
+                masks[h] = Nd4j.create(trim(maskData[h], n * width), new long[]{n, width}, 'c');
+            }
         }
-        return new org.nd4j.linalg.dataset.MultiDataSet(f, l);
+        return new org.nd4j.linalg.dataset.MultiDataSet(f, l, null, masks);
     }
 
-    private static void fill(LabelSource source, Row row, float[] dst, int n) {
+    private static boolean masked(LabelSource source) {
+        return source instanceof LabelSource.TeacherColumn c && c.masked();
+    }
+
+    /** One example's labels (and, for a sparse column, its mask: {@code mask} is non-null exactly then) at row n. */
+    private static void fill(LabelSource source, Row row, float[] dst, float[] mask, int n) {
         int width = source.width();
         if (source instanceof LabelSource.ClassLabels) {
             int label = row.<Integer>getAs(ExamplesTable.LABEL);
@@ -116,7 +139,12 @@ public final class BatchAssembler implements Serializable {
         } else if (source instanceof LabelSource.TeacherColumn column) {
             byte[] bytes = row.getAs(column.column());
             int from = n * width;
-            column.encoding().decodeInto(bytes, dst, from, width);
+            try {
+                column.encoding().decodeRow(bytes, width, dst, mask, from);
+            } catch (IllegalArgumentException e) {
+                throw new BadInputException("teacher outputs: column '" + column.column() + "' of id " + row.getAs(ExamplesTable.ID)
+                        + " cannot be decoded: " + e.getMessage());
+            }
             int bad = TensorEncoding.firstNonFinite(dst, from, from + width);
             if (bad >= 0) {
                 throw new BadInputException("teacher outputs: column '" + column.column() + "' of id " + row.getAs(ExamplesTable.ID)

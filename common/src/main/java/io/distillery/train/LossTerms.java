@@ -72,7 +72,8 @@ public final class LossTerms {
                 INDArray preOutput = acts.get(inputName);
                 var vertexConf = (org.deeplearning4j.nn.conf.graph.LayerVertex) graph.getConfiguration().getVertices().get(outputs.get(i));
                 if (head.hasLayer() && head.getLayer().conf().getLayer() instanceof LossLayer l) {
-                    sums[i] += score(l.getLossFn(), l.getActivationFn(), vertexConf.getPreProcessor(), preOutput, mds.getLabels(i));
+                    sums[i] += score(l.getLossFn(), l.getActivationFn(), vertexConf.getPreProcessor(), preOutput, mds.getLabels(i),
+                            labelMask(mds, i));
                     if (isAdversary(graph, outputs.get(i))) {
                         sums[n + i] += AdversarialLoss.discriminatorAccuracy(preOutput) * batch;
                     }
@@ -89,12 +90,19 @@ public final class LossTerms {
         return graph.getLayer(head).conf().getLayer() instanceof LossLayer l && ScaledLoss.unwrap(l.getLossFn()) instanceof AdversarialLoss;
     }
 
+    /** Head i's label mask (a top-k KD head's stored classes), null when the head or the batch has none. */
+    static INDArray labelMask(MultiDataSet mds, int i) {
+        INDArray[] masks = mds.getLabelsMaskArrays();
+        return masks == null ? null : masks[i];
+    }
+
+    /** The head's summed loss over the batch, with its label mask as in training (fit passes it to the loss too). */
     private static double score(ILossFunction loss, IActivation activation, org.deeplearning4j.nn.conf.InputPreProcessor pre,
-                                INDArray preOutput, INDArray labels) {
+                                INDArray preOutput, INDArray labels, INDArray mask) {
         INDArray in = pre == null ? preOutput
                 : pre.preProcess(preOutput, (int) preOutput.size(0),
                 org.deeplearning4j.nn.workspace.LayerWorkspaceMgr.noWorkspaces());
-        return loss.computeScore(labels, in.dup(), activation, null, false);
+        return loss.computeScore(labels, in.dup(), activation, mask, false);
     }
 
     private static double[] add(double[] a, double[] b) {

@@ -3,6 +3,7 @@ package io.distillery.jobs.stages;
 import io.distillery.config.PipelineConfig.PrecomputeSettings;
 import io.distillery.data.ImageShape;
 import io.distillery.errors.BadInputException;
+import io.distillery.method.TeacherOutputs;
 import io.distillery.model.ChannelPruning;
 import io.distillery.model.ModelZoo;
 import io.distillery.model.Models;
@@ -16,7 +17,9 @@ import io.distillery.table.StagedOutput;
 import io.distillery.table.TableVerifier;
 import io.distillery.table.TapSpec;
 import io.distillery.table.TeacherOutputsTable;
+import io.distillery.tensor.ColumnEncoding;
 import io.distillery.tensor.TensorEncoding;
+import io.distillery.tensor.TopKEncoding;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Dataset;
@@ -55,8 +58,8 @@ public final class PrecomputeStage {
         PrecomputeSettings p = ctx.config().precompute();
         Manifest examples = ctx.require(ctx.layout().examples(), "prep");
         Manifest teacher = ctx.require(ctx.layout().teacher(), "teacher");
-        TensorEncoding tapEncoding = encoding("precompute.tap-encoding", p.tapEncoding());
-        TensorEncoding logitsEncoding = encoding("precompute.logits-encoding", p.logitsEncoding());
+        TensorEncoding tapEncoding = p.parsedTapEncoding();
+        ColumnEncoding logitsEncoding = p.parsedLogitsEncoding();
         Map<String, String> inputs = Map.of("examples", examples.contentHash(), "teacher", teacher.contentHash());
         Provenance provenance = Provenance.of("precompute", ctx.config().section("precompute"), inputs);
         String output = ctx.layout().teacherOutputs();
@@ -80,7 +83,7 @@ public final class PrecomputeStage {
     }
 
     private static Manifest write(StageContext ctx, PrecomputeSettings p, Manifest examples, Manifest teacher,
-                                  TensorEncoding tapEncoding, TensorEncoding logitsEncoding, StagedOutput out) {
+                                  TensorEncoding tapEncoding, ColumnEncoding logitsEncoding, StagedOutput out) {
         ImageShape shape = ExamplesTable.shape(examples);
         byte[] modelBytes = ctx.storage().readBytes(Storage.join(ctx.layout().teacher(), Models.MODEL_FILE));
         ComputationGraph graph = Models.fromBytes(modelBytes, false);
@@ -90,6 +93,13 @@ public final class PrecomputeStage {
                 .map(s -> new TeacherInference.Tap(s, prunings.containsKey(s.toString()) ? prunings.get(s.toString()).kept() : null)).toList();
         boolean logitsLayer = graph.getConfiguration().getVertices().containsKey(ModelZoo.LOGITS);
         Map<String, long[]> shapes = probeShapes(graph, shape, taps, prunings, logitsLayer);
+        long[] logitsShape = shapes.get(TeacherOutputsTable.LOGITS);
+        long classes = Arrays.stream(logitsShape).reduce(1, Math::multiplyExact);
+        if (logitsEncoding instanceof TopKEncoding topK && topK.k() > classes) {
+            // The class count is known only now, from the teacher: the config check could only see k >= 1.
+            throw new BadInputException("config key 'precompute.logits-encoding' is '" + topK.configName() + "' but teacher "
+                    + ctx.config().teacher().name() + " has " + classes + " classes; K must be in 1.." + classes);
+        }
 
         Dataset<Row> rows = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).isin(p.splits().toArray()))
                 .select(ExamplesTable.ID, ExamplesTable.IMAGE);
@@ -113,8 +123,13 @@ public final class PrecomputeStage {
         List<ColumnSpec> columns = new ArrayList<>();
         columns.add(ColumnSpec.plain(TeacherOutputsTable.ID, "int64", "example id (examples.id)"));
         columns.add(ColumnSpec.plain(TeacherOutputsTable.VIEW, "int32", "0 = the plain image; 1..K reserved for stored augmentations"));
-        columns.add(tensorColumn(TeacherOutputsTable.LOGITS, logitsEncoding, shapes.get(TeacherOutputsTable.LOGITS), null,
-                logitsLayer ? "teacher logits (layer 'logits')" : "log of the teacher's softmax output (equal to logits up to a per-row constant)"));
+        String logitsText = logitsLayer ? "teacher logits (layer 'logits')"
+                : "log of the teacher's softmax output (equal to logits up to a per-row constant)";
+        if (logitsEncoding instanceof TopKEncoding topK) {
+            logitsText += ", only the " + topK.k() + " largest of " + classes + " per example: " + topK.k()
+                    + " float32 values, descending, then their " + topK.k() + " int32 class indices (k in properties." + TeacherOutputs.LOGITS_TOP_K + ")";
+        }
+        columns.add(tensorColumn(TeacherOutputsTable.LOGITS, logitsEncoding, logitsShape, null, logitsText));
         for (TeacherInference.Tap tap : taps) {
             columns.add(tapColumn(tap, tapEncoding, shapes.get(tap.spec().toString()), prunings.get(tap.spec().toString())));
         }
@@ -125,6 +140,9 @@ public final class PrecomputeStage {
         properties.put("splits", p.splits());
         properties.put("views", 1);
         properties.put("taps", taps.stream().map(t -> t.spec().toString()).toList());
+        if (logitsEncoding instanceof TopKEncoding topK) {
+            properties.put(TeacherOutputs.LOGITS_TOP_K, topK.k());
+        }
         properties.put("byte_order", "little-endian");
         return new Manifest(TeacherOutputsTable.KIND, Manifest.FORMAT_VERSION, stats.rows(), stats.contentHash(), columns, properties,
                 out.provenance());
@@ -178,7 +196,7 @@ public final class PrecomputeStage {
         return Arrays.copyOfRange(s, 1, s.length);
     }
 
-    private static ColumnSpec tensorColumn(String name, TensorEncoding enc, long[] shape, String tap, String description) {
+    private static ColumnSpec tensorColumn(String name, ColumnEncoding enc, long[] shape, String tap, String description) {
         List<Integer> dims = Arrays.stream(shape).mapToObj(d -> (int) d).toList();
         String layout = dims.size() == 3 ? "CHW" : dims.size() == 1 ? "K" : null;
         return new ColumnSpec(name, "binary", enc.manifestName(), dims, layout, tap, description);
@@ -200,13 +218,5 @@ public final class PrecomputeStage {
                     spec.transformText(), pruning.keptList());
             default -> tensorColumn(spec.column(), enc, shape, layer, "activation of teacher layer '" + layer + "'");
         };
-    }
-
-    private static TensorEncoding encoding(String key, String value) {
-        try {
-            return TensorEncoding.fromConfig(value);
-        } catch (IllegalArgumentException e) {
-            throw new BadInputException("config key '" + key + "': " + e.getMessage());
-        }
     }
 }

@@ -17,7 +17,8 @@ import static org.apache.spark.sql.functions.col;
 
 /**
  * Checks before training that teacher outputs and examples describe the same images: every training
- * id has outputs, every output id is an example, and every stored value is finite. Missing ids are
+ * id has outputs, every output id is an example, every stored row decodes (top-k logits: class
+ * indices in range and distinct) and every stored value is finite. Missing ids are
  * an error, never silently dropped by the join.
  */
 final class TeacherCoverage {
@@ -56,22 +57,39 @@ final class TeacherCoverage {
                 joinedTrain.javaRDD().mapPartitions((Iterator<Row> rows) -> {
                     List<String> found = new ArrayList<>();
                     while (rows.hasNext() && found.isEmpty()) {
-                        Row row = rows.next();
-                        for (LabelSource.TeacherColumn c : columns) {
-                            float[] values = c.encoding().decode(row.getAs(c.column()), c.width());
-                            int bad = TensorEncoding.firstNonFinite(values);
-                            if (bad >= 0) {
-                                found.add("column '" + c.column() + "' of id " + row.getAs(ExamplesTable.ID) + " holds " + values[bad]
-                                        + " at element " + bad);
-                                break;
-                            }
+                        String p = problem(rows.next(), columns);
+                        if (p != null) {
+                            found.add(p);
                         }
                     }
                     return found.iterator();
                 }).take(1).stream().findFirst().orElse(null));
         if (problem != null) {
-            throw new BadInputException("teacher outputs " + outputsDir + ": " + problem + "; teacher outputs must be finite");
+            throw new BadInputException("teacher outputs " + outputsDir + ": " + problem);
         }
+    }
+
+    /**
+     * What is wrong with one joined row's teacher columns, as the tail of a one-line error naming the
+     * column and id, or null when every column decodes (a top-k row: k distinct class indices in
+     * range) to finite values.
+     */
+    static String problem(Row row, List<LabelSource.TeacherColumn> columns) {
+        for (LabelSource.TeacherColumn c : columns) {
+            float[] values = new float[c.width()];
+            try {
+                c.encoding().decodeRow(row.getAs(c.column()), c.width(), values, null, 0);
+            } catch (IllegalArgumentException e) {
+                return "column '" + c.column() + "' of id " + row.getAs(ExamplesTable.ID) + " cannot be decoded: " + e.getMessage()
+                        + "; re-run precompute";
+            }
+            int bad = TensorEncoding.firstNonFinite(values);
+            if (bad >= 0) {
+                return "column '" + c.column() + "' of id " + row.getAs(ExamplesTable.ID) + " holds " + values[bad]
+                        + " at element " + bad + "; teacher outputs must be finite";
+            }
+        }
+        return null;
     }
 
     private static String sample(Dataset<Row> ids) {

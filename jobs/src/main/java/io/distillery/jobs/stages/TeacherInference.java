@@ -7,6 +7,7 @@ import io.distillery.runtime.Nd4jRuntime;
 import io.distillery.table.ExamplesTable;
 import io.distillery.table.TapSpec;
 import io.distillery.tensor.AttentionMaps;
+import io.distillery.tensor.ColumnEncoding;
 import io.distillery.tensor.TensorEncoding;
 import io.distillery.train.ModelCache;
 import org.apache.spark.broadcast.Broadcast;
@@ -37,7 +38,8 @@ final class TeacherInference implements Serializable {
     private final ImageShape shape;
     private final List<Tap> taps;
     private final boolean logitsLayer;
-    private final TensorEncoding logitsEncoding;
+    /** Dense ({@link TensorEncoding}) or top-k ({@link io.distillery.tensor.TopKEncoding}). */
+    private final ColumnEncoding logitsEncoding;
     private final TensorEncoding tapEncoding;
     private final int batchSize;
 
@@ -65,7 +67,7 @@ final class TeacherInference implements Serializable {
         }
     }
 
-    TeacherInference(Broadcast<byte[]> model, ImageShape shape, List<Tap> taps, boolean logitsLayer, TensorEncoding logitsEncoding,
+    TeacherInference(Broadcast<byte[]> model, ImageShape shape, List<Tap> taps, boolean logitsLayer, ColumnEncoding logitsEncoding,
                      TensorEncoding tapEncoding, int batchSize) {
         this.model = model;
         this.shape = shape;
@@ -167,7 +169,7 @@ final class TeacherInference implements Serializable {
                     throw new BadInputException("teacher produced " + all[bad] + " in " + what + " for id " + ids[i]
                             + "; teacher outputs must be finite");
                 }
-                TensorEncoding enc = c == 0 ? logitsEncoding : tapEncoding;
+                ColumnEncoding enc = c == 0 ? logitsEncoding : tapEncoding;
                 values[2 + c] = enc.encode(java.util.Arrays.copyOfRange(all, i * width, (i + 1) * width));
             }
             out.add(RowFactory.create(values));
