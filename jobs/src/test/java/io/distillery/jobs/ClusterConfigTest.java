@@ -7,8 +7,22 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import io.distillery.data.ImageShape;
+import io.distillery.method.StudentGraphs;
+import io.distillery.method.TeacherOutputs;
+import io.distillery.model.Models;
+import io.distillery.table.ColumnSpec;
+import io.distillery.table.Manifest;
+import io.distillery.table.TapSpec;
+import io.distillery.table.TeacherOutputsTable;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -28,6 +42,42 @@ class ClusterConfigTest {
             assertFalse(c.runDir().isBlank(), f.toString());
         }
         ConfigLoader.load(null, "demo/fashion-mnist.conf", List.of());
+    }
+
+    /**
+     * Each method-*.conf builds its student graph against teacher outputs shaped as precompute would
+     * store its taps from the shipped teacher: the configured layers, taps and widths fit together.
+     */
+    @Test
+    void methodPipelinesBuildTheirStudentGraphs() throws IOException {
+        ComputationGraph teacher = Models.fromBytes(getClass().getResourceAsStream("/demo/fashion-mnist-resnet.zip").readAllBytes(), false);
+        Map<String, INDArray> acts = teacher.feedForward(Nd4j.zeros(1, 1, 28, 28), false);
+        List<Path> files;
+        try (var list = Files.list(ROOT.resolve("cluster-config/pipelines"))) {
+            files = list.filter(p -> p.getFileName().toString().startsWith("method-")).sorted().toList();
+        }
+        assertEquals(4, files.size(), files.toString());
+        for (Path f : files) {
+            PipelineConfig c = ConfigLoader.load(f.toFile(), null, List.of());
+            List<ColumnSpec> columns = new ArrayList<>(List.of(
+                    new ColumnSpec(TeacherOutputsTable.LOGITS, "binary", "float32-le", List.of(10), "K", null, "logits")));
+            for (TapSpec tap : TapSpec.parseAll("precompute.taps", c.precompute().taps())) {
+                long[] s = acts.get(tap.layer()).shape();
+                List<Integer> shape = switch (tap.transform()) {
+                    case TapSpec.ATTENTION -> List.of((int) s[2], (int) s[3]);
+                    case TapSpec.PRUNE_L1 -> List.of(tap.parameter(), (int) s[2], (int) s[3]);
+                    default -> List.of((int) s[1], (int) s[2], (int) s[3]);
+                };
+                columns.add(new ColumnSpec(tap.column(), "binary", "float16-le", shape, null, tap.layer(), "tap",
+                        tap.transform().equals(TapSpec.RAW) ? null : tap.transformText(), null));
+            }
+            TeacherOutputs outputs = new TeacherOutputs("resnet", new Manifest(TeacherOutputsTable.KIND, Manifest.FORMAT_VERSION, 1, "h",
+                    columns, Map.of(), null));
+            var methods = StudentGraphs.methods(c.distill(), 10, () -> teacher);
+            var graph = StudentGraphs.build(c.student().model(), new ImageShape(28, 28, 1), 10, c.distill().train(), methods, outputs);
+            assertTrue(graph.outputs().size() > 2, f + ": " + graph.outputs());
+            assertTrue(c.distill().kdWeight() > 0, f + " composes with KD");
+        }
     }
 
     @Test
