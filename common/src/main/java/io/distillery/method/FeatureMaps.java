@@ -36,7 +36,7 @@ final class FeatureMaps {
         }
         if (conv.getHeight() != shape.get(1) || conv.getWidth() != shape.get(2)) {
             throw new BadInputException(method + ": student layer '" + studentLayer + "' is " + conv.getHeight() + "x" + conv.getWidth()
-                    + " but teacher tap '" + tap + "' has shape " + shape + "; spatial sizes must match");
+                    + " but teacher tap '" + tap + "' is " + shape.get(1) + "x" + shape.get(2) + " (shape " + shape + "); spatial sizes must match");
         }
         return shape.get(1) * shape.get(2);
     }

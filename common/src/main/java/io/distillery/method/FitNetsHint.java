@@ -1,9 +1,6 @@
 package io.distillery.method;
 
-import io.distillery.errors.BadInputException;
 import io.distillery.loss.HintLoss;
-import io.distillery.table.ColumnSpec;
-import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.LossLayer;
 import org.deeplearning4j.nn.conf.preprocessor.CnnToFeedForwardPreProcessor;
@@ -28,24 +25,13 @@ public record FitNetsHint(double weight, String studentLayer, String teacherTap)
 
     @Override
     public void attach(DistillationGraph graph, TeacherOutputs teacher) {
-        ColumnSpec tap = teacher.tapSpec(teacherTap);
-        List<Integer> shape = tap.shape();
-        InputType studentType = graph.activationType(studentLayer);
-        if (shape.size() != 3 || !(studentType instanceof InputType.InputTypeConvolutional conv)) {
-            throw new BadInputException("hint: teacher tap '" + teacherTap + "' has shape " + shape + " and student layer '" + studentLayer
-                    + "' is " + studentType + "; both must be feature maps (C, H, W)");
-        }
+        List<Integer> shape = teacher.tapSpec(teacherTap).shape();
+        FeatureMaps.requireSameSpatialShape(graph, HEAD, studentLayer, teacherTap, shape);
         int channels = shape.get(0);
-        int height = shape.get(1);
-        int width = shape.get(2);
-        if (conv.getHeight() != height || conv.getWidth() != width) {
-            throw new BadInputException("hint: student layer '" + studentLayer + "' is " + conv.getHeight() + "x" + conv.getWidth()
-                    + " but teacher tap '" + teacherTap + "' is " + height + "x" + width + "; spatial sizes must match");
-        }
         graph.builder()
                 .addLayer(CONNECTOR, new ConvolutionLayer.Builder(1, 1).nOut(channels).activation(Activation.IDENTITY).build(), studentLayer)
                 .addLayer(HEAD, new LossLayer.Builder(new HintLoss(weight)).activation(Activation.IDENTITY).build(),
-                        new CnnToFeedForwardPreProcessor(height, width, channels), CONNECTOR);
+                        new CnnToFeedForwardPreProcessor(shape.get(1), shape.get(2), channels), CONNECTOR);
         graph.addHead(HEAD, teacher.tap(teacherTap));
     }
 }

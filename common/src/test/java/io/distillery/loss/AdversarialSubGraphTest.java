@@ -64,7 +64,7 @@ class AdversarialSubGraphTest {
 
     @Test
     void gradientCheckCatchesALossGradientTenPercentTooLarge() {
-        assertFalse(gradientCheck(AdversarialGraphs.subGraph(-1, new ScaledGradient(LOSS, 1.1))));
+        assertFalse(gradientCheck(AdversarialGraphs.subGraph(-1, new GradientScaledLoss(LOSS, 1.1))));
     }
 
     /** The check covers the student's parameters behind the stack: a real reversal (λ = 1) shows. */
@@ -171,44 +171,6 @@ class AdversarialSubGraphTest {
 
     private static GradientReversal grl(ComputationGraphConfiguration conf) {
         return (GradientReversal) layerConf(conf, GRL);
-    }
-
-    /** A negative control: the wrapped loss with its gradient off by a constant factor. */
-    static final class ScaledGradient implements ILossFunction {
-        private final ILossFunction loss;
-        private final double factor;
-
-        ScaledGradient(ILossFunction loss, double factor) {
-            this.loss = loss;
-            this.factor = factor;
-        }
-
-        @Override
-        public double computeScore(INDArray labels, INDArray preOutput, IActivation fn, INDArray mask, boolean average) {
-            return loss.computeScore(labels, preOutput, fn, mask, average);
-        }
-
-        @Override
-        public INDArray computeScoreArray(INDArray labels, INDArray preOutput, IActivation fn, INDArray mask) {
-            return loss.computeScoreArray(labels, preOutput, fn, mask);
-        }
-
-        @Override
-        public INDArray computeGradient(INDArray labels, INDArray preOutput, IActivation fn, INDArray mask) {
-            return loss.computeGradient(labels, preOutput, fn, mask).muli(factor);
-        }
-
-        @Override
-        public Pair<Double, INDArray> computeGradientAndScore(INDArray labels, INDArray preOutput, IActivation fn,
-                INDArray mask, boolean average) {
-            return new Pair<>(computeScore(labels, preOutput, fn, mask, average),
-                    computeGradient(labels, preOutput, fn, mask));
-        }
-
-        @Override
-        public String name() {
-            return "ScaledGradient(" + loss + ", " + factor + ")";
-        }
     }
 
     /**

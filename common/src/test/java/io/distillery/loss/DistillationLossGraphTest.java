@@ -20,9 +20,7 @@ import org.deeplearning4j.nn.conf.preprocessor.CnnToFeedForwardPreProcessor;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.weights.WeightInit;
 import org.junit.jupiter.api.Test;
-import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.activations.Activation;
-import org.nd4j.linalg.activations.IActivation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -122,49 +120,11 @@ class DistillationLossGraphTest {
 
     @Test
     void gradientCheckCatchesAKdGradientMissingItsTemperatureFactor() {
-        assertFalse(gradientCheck(new ScaledGradient(new KnowledgeDistillationLoss(2.0, 0.7), 1 / 2.0), new HintLoss(0.5)));
+        assertFalse(gradientCheck(new GradientScaledLoss(new KnowledgeDistillationLoss(2.0, 0.7), 1 / 2.0), new HintLoss(0.5)));
     }
 
     @Test
     void gradientCheckCatchesAHintGradientMissingItsFactorTwo() {
-        assertFalse(gradientCheck(new KnowledgeDistillationLoss(2.0, 0.7), new ScaledGradient(new HintLoss(0.5), 0.5)));
-    }
-
-    /** For the negative controls: a loss whose gradient is off by a constant factor, a classic slip. */
-    private static final class ScaledGradient implements ILossFunction {
-        private final ILossFunction loss;
-        private final double factor;
-
-        ScaledGradient(ILossFunction loss, double factor) {
-            this.loss = loss;
-            this.factor = factor;
-        }
-
-        @Override
-        public double computeScore(INDArray labels, INDArray preOutput, IActivation fn, INDArray mask, boolean average) {
-            return loss.computeScore(labels, preOutput, fn, mask, average);
-        }
-
-        @Override
-        public INDArray computeScoreArray(INDArray labels, INDArray preOutput, IActivation fn, INDArray mask) {
-            return loss.computeScoreArray(labels, preOutput, fn, mask);
-        }
-
-        @Override
-        public INDArray computeGradient(INDArray labels, INDArray preOutput, IActivation fn, INDArray mask) {
-            return loss.computeGradient(labels, preOutput, fn, mask).muli(factor);
-        }
-
-        @Override
-        public Pair<Double, INDArray> computeGradientAndScore(INDArray labels, INDArray preOutput, IActivation fn,
-                INDArray mask, boolean average) {
-            return new Pair<>(computeScore(labels, preOutput, fn, mask, average),
-                    computeGradient(labels, preOutput, fn, mask));
-        }
-
-        @Override
-        public String name() {
-            return "ScaledGradient(" + loss + ", " + factor + ")";
-        }
+        assertFalse(gradientCheck(new KnowledgeDistillationLoss(2.0, 0.7), new GradientScaledLoss(new HintLoss(0.5), 0.5)));
     }
 }
