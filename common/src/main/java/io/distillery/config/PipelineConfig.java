@@ -81,14 +81,68 @@ public record PipelineConfig(Config raw,
         }
     }
 
-    public record TeacherSettings(String name, String importPath, ModelSpec model, TrainSettings train) {
+    public record TeacherSettings(String name, String importPath, ModelSpec model, TrainSettings train, OnnxInputSettings onnx) {
         static TeacherSettings from(Config c) {
             return new TeacherSettings(Check.name("teacher.name", c.getString("name")), c.getString("import"),
-                    ModelSpec.from("teacher.model", c.getConfig("model")), TrainSettings.from("teacher.train", c.getConfig("train")));
+                    ModelSpec.from("teacher.model", c.getConfig("model")), TrainSettings.from("teacher.train", c.getConfig("train")),
+                    OnnxInputSettings.from(c.getConfig("onnx")));
         }
 
         public boolean imported() {
             return !importPath.isBlank();
+        }
+
+        /** Whether {@code import} names an ONNX model ({@code .onnx}) rather than a DL4J zip. */
+        public boolean importsOnnx() {
+            return imported() && importPath.trim().toLowerCase(java.util.Locale.ROOT).endsWith(".onnx");
+        }
+    }
+
+    /**
+     * {@code teacher.onnx}: how stored pixels p (0..255) reach an imported ONNX teacher's input:
+     * (p * scale - mean[c]) / std[c], laid out NCHW or NHWC; which graph output holds the logits.
+     */
+    public record OnnxInputSettings(String layout, double scale, List<Double> mean, List<Double> std, String logitsOutput)
+            implements java.io.Serializable {
+        static OnnxInputSettings from(Config c) {
+            OnnxInputSettings o = new OnnxInputSettings(c.getString("layout").trim().toUpperCase(java.util.Locale.ROOT), c.getDouble("scale"),
+                    List.copyOf(c.getDoubleList("mean")), List.copyOf(c.getDoubleList("std")), c.getString("logits-output").trim());
+            Check.oneOf("teacher.onnx.layout", o.layout, List.of("NCHW", "NHWC"));
+            if (!(o.scale > 0) || Double.isInfinite(o.scale)) {
+                throw new BadInputException("config key 'teacher.onnx.scale' must be a positive number, got " + o.scale);
+            }
+            for (double s : o.std) {
+                if (!(s > 0) || Double.isInfinite(s)) {
+                    throw new BadInputException("config key 'teacher.onnx.std' must hold positive numbers, got " + o.std);
+                }
+            }
+            return o;
+        }
+
+        /** Per-channel mean for {@code channels} channels (one value repeats; [] is 0); a wrong count is a one-line error. */
+        public float[] meanFor(int channels) {
+            return perChannel("teacher.onnx.mean", mean, channels, 0f);
+        }
+
+        public float[] stdFor(int channels) {
+            return perChannel("teacher.onnx.std", std, channels, 1f);
+        }
+
+        private static float[] perChannel(String key, List<Double> values, int channels, float none) {
+            float[] out = new float[channels];
+            if (values.isEmpty()) {
+                java.util.Arrays.fill(out, none);
+            } else if (values.size() == 1) {
+                java.util.Arrays.fill(out, values.get(0).floatValue());
+            } else if (values.size() == channels) {
+                for (int i = 0; i < channels; i++) {
+                    out[i] = values.get(i).floatValue();
+                }
+            } else {
+                throw new BadInputException("config key '" + key + "' has " + values.size() + " values but the images have " + channels
+                        + " channels; give one per channel, one for all, or []");
+            }
+            return out;
         }
     }
 

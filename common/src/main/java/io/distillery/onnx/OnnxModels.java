@@ -61,6 +61,35 @@ public final class OnnxModels {
             }
         }
 
+        /** One output tensor as float32, row-major, with its shape. */
+        public record Tensor(float[] data, long[] shape) {
+        }
+
+        /**
+         * Runs {@code data} (row-major, shape {@code shape}) as input {@code input} and returns the named
+         * outputs exactly as ONNX Runtime gives them (float32; other element types are an error).
+         */
+        public Map<String, Tensor> run(String input, float[] data, long[] shape, java.util.Collection<String> outputs) {
+            try (OnnxTensor in = OnnxTensor.createTensor(env, FloatBuffer.wrap(data, 0, (int) java.util.Arrays.stream(shape).reduce(1, Math::multiplyExact)), shape);
+                 OrtSession.Result result = session.run(Map.of(input, in), new java.util.LinkedHashSet<>(outputs))) {
+                Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+                for (String name : outputs) {
+                    OnnxValue value = result.get(name).orElseThrow(() -> new IllegalStateException("model has no output '" + name + "'"));
+                    if (!(value instanceof OnnxTensor t) || t.getInfo().type != ai.onnxruntime.OnnxJavaType.FLOAT) {
+                        throw new io.distillery.errors.BadInputException("ONNX output '" + name + "' is not a float32 tensor ("
+                                + value.getInfo() + "); only float32 outputs can be stored");
+                    }
+                    FloatBuffer fb = t.getFloatBuffer();
+                    float[] values = new float[fb.remaining()];
+                    fb.get(values);
+                    out.put(name, new Tensor(values, t.getInfo().getShape()));
+                }
+                return out;
+            } catch (OrtException e) {
+                throw new IllegalStateException("ONNX Runtime failed to run the model: " + firstLine(e.getMessage()), e);
+            }
+        }
+
         /** Runs {@code images} ({@code [N, C, H, W]}, pixels / 255) and returns output {@code output} as an {@code [N, K]} array. */
         public INDArray run(INDArray images, String output) {
             INDArray x = images.castTo(DataType.FLOAT).dup('c');
@@ -164,6 +193,10 @@ public final class OnnxModels {
         Map<String, INDArray> p = graph.getLayer(logitsVertex).paramTable();
         INDArray z = in.mmul(p.get("W"));
         return p.containsKey("b") ? z.addiRowVector(p.get("b")) : z;
+    }
+
+    private static String firstLine(String s) {
+        return s == null ? "" : s.lines().findFirst().orElse("");
     }
 
     static int argmax(double[] v) {

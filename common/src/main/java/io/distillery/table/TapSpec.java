@@ -20,6 +20,9 @@ import java.util.Map;
  *       convolution has the largest L1 filter norms (InDistill), in ascending channel order, shape
  *       [16, H, W]; column {@code tap_stage1_prune_l1_16}</li>
  * </ul>
+ * A name holding colons stays whole when what follows its last colon is a number or that colon
+ * is doubled (ONNX tensor names such as {@code onnx::Relu_12} or {@code conv1/Relu:0}); a
+ * transform still follows such a name after one more colon.
  * {@link #toString()} gives back the canonical config string; {@link #column()} is that string with
  * every character other than letters, digits and '_' replaced by '_', after {@code tap_}.
  *
@@ -73,6 +76,10 @@ public record TapSpec(String layer, String transform, int parameter) implements 
             return raw(layer);
         }
         String t = v.substring(colon + 1);
+        if (layer.endsWith(":") || t.matches("[0-9]+")) {
+            // ONNX tensor names may hold colons ("onnx::Relu_12", TensorFlow's "conv1/Relu:0"): no transform is a number or follows "::".
+            return raw(v);
+        }
         if (t.equals(ATTENTION)) {
             return new TapSpec(layer, ATTENTION, 0);
         }

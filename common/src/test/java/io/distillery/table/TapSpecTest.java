@@ -40,6 +40,16 @@ class TapSpecTest {
     }
 
     @Test
+    void onnxTensorNamesWithColonsStayWhole() {
+        assertEquals(TapSpec.raw("onnx::Relu_12"), TapSpec.parse("k", "onnx::Relu_12"));
+        assertEquals(TapSpec.raw("conv1/Relu:0"), TapSpec.parse("k", "conv1/Relu:0"));
+        assertEquals(new TapSpec("onnx::Relu_12", TapSpec.ATTENTION, 0), TapSpec.parse("k", "onnx::Relu_12:attention"));
+        assertEquals(new TapSpec("conv1/Relu:0", TapSpec.PRUNE_L1, 4), TapSpec.parse("k", "conv1/Relu:0:prune-l1=4"));
+        assertEquals("tap__layer1_Relu_output_0_attention", TapSpec.parse("k", "/layer1/Relu_output_0:attention").column());
+        assertEquals("onnx::Relu_12:attention", TapSpec.parse("k", "onnx::Relu_12:attention").toString());
+    }
+
+    @Test
     void badSpecsAreOneLineErrorsNamingTheKeyAndTheForms() {
         for (String bad : List.of("stage2:attn", "stage1:prune-l1", "stage1:prune-l1=0", "stage1:prune-l1=x", "stage1:prune-l1=-3",
                 "stage2:attention=3", ":attention", "", "stage2:")) {

@@ -124,6 +124,13 @@ public final class MethodComparison {
     }
 
     private static double testAccuracy(StageContext ctx, String modelDir, Dataset<Row> test, ImageShape shape, int classes) {
+        String onnx = Storage.join(modelDir, io.distillery.onnx.OnnxTeacher.MODEL_FILE);
+        if (modelDir.equals(ctx.layout().teacher()) && PrecomputeStage.isOnnx(Manifest.read(ctx.storage(), modelDir))) {
+            // An imported ONNX teacher runs in ONNX Runtime (a DL4J teacher's exported model.onnx does not count).
+            long[] acc = io.distillery.jobs.stages.EvaluateStage.onnxAccuracy(ctx, ctx.storage().readBytes(onnx), test, shape,
+                    "compare: " + modelDir + " (ONNX) on the test split");
+            return acc[1] == 0 ? 0 : (double) acc[0] / acc[1];
+        }
         byte[] model = ctx.storage().readBytes(Storage.join(modelDir, Models.MODEL_FILE));
         return SparkRuntime.described(ctx.spark(), "compare: " + modelDir + " on the test split",
                 () -> GraphEvaluator.accuracy(ctx.sc(), model, test, shape, classes, 256)).value();

@@ -5,6 +5,9 @@ import io.distillery.data.ImageShape;
 import io.distillery.jobs.report.Report;
 import io.distillery.jobs.report.ReportWriter;
 import io.distillery.model.Models;
+import io.distillery.onnx.OnnxGraph;
+import io.distillery.onnx.OnnxModels;
+import io.distillery.onnx.OnnxTeacher;
 import io.distillery.runtime.Nd4jRuntime;
 import io.distillery.runtime.SparkRuntime;
 import io.distillery.runtime.Storage;
@@ -65,6 +68,9 @@ public final class EvaluateStage {
             models.put(entry.getKey(), m);
             inputs.put(entry.getKey(), m.contentHash());
         }
+        if (PrecomputeStage.isOnnx(models.get("teacher"))) {
+            inputs.put("teacher_onnx_input", ctx.config().section("teacher.onnx"));
+        }
         Provenance provenance = Provenance.of("evaluate", ctx.config().section("evaluate"), inputs);
         StagedOutput out = StagedOutput.open(ctx.storage(), ctx.layout().reports(), provenance, ctx.force(), false);
         String reportPath = Storage.join(ctx.layout().reports(), REPORT);
@@ -98,6 +104,10 @@ public final class EvaluateStage {
         for (var entry : dirs.entrySet()) {
             String role = entry.getKey();
             String dir = entry.getValue();
+            if (PrecomputeStage.isOnnx(manifests.get(role))) {
+                results.add(evaluateOnnx(ctx, role, dir, manifests.get(role), test, shape, e, threads));
+                continue;
+            }
             String modelPath = Storage.join(dir, Models.MODEL_FILE);
             byte[] bytes = ctx.storage().readBytes(modelPath);
             ComputationGraph graph = Models.fromBytes(bytes, false);
@@ -115,6 +125,42 @@ public final class EvaluateStage {
                     String.format("%.4f", acc.value()), acc.total(), graph.numParams(), speed);
         }
         return Report.of(examples, ctx.config(), results);
+    }
+
+    /** An imported ONNX teacher: test accuracy on the executors and images/s in ONNX Runtime with the same threads as DL4J here. */
+    private static Report.ModelResult evaluateOnnx(StageContext ctx, String role, String dir, Manifest manifest, Dataset<Row> test,
+                                                   ImageShape shape, EvaluateSettings e, int threads) {
+        byte[] bytes = ctx.storage().readBytes(Storage.join(dir, OnnxTeacher.MODEL_FILE));
+        String source = ctx.config().teacher().name();
+        OnnxGraph graph = OnnxGraph.parse(bytes, source);
+        String logits = TeacherStage.logitsOutput(graph, ctx.config().teacher().onnx().logitsOutput(), source);
+        OnnxTeacher teacher = new OnnxTeacher(graph.inputName(), shape, ctx.config().teacher().onnx());
+        long[] acc = onnxAccuracy(ctx, bytes, test, shape, "evaluate: " + role + " (ONNX) on the test split");
+        List<byte[]> images = test.select(ExamplesTable.IMAGE).limit(e.speedImages()).collectAsList().stream().map(r -> (byte[]) r.get(0)).toList();
+        Map<Integer, Double> speed = new LinkedHashMap<>();
+        try (OnnxModels.Runner runner = OnnxModels.open(bytes, threads)) {
+            for (int batch : e.speedBatchSizes()) {
+                speed.put(batch, OnnxTeacherInference.imagesPerSecond(runner, teacher, shape.pixelCount(), logits, images, batch, e.warmupBatches()));
+            }
+        }
+        double accuracy = acc[1] == 0 ? 0 : (double) acc[0] / acc[1];
+        log.info("evaluate: {} (ONNX Runtime) test accuracy {} on {} images, {} parameters, {} images/s by batch size", role,
+                String.format("%.4f", accuracy), acc[1], graph.parameters(), speed);
+        return new Report.ModelResult(role, dir.substring(dir.lastIndexOf('/') + 1), accuracy, acc[1], graph.parameters(), bytes.length, speed,
+                threads, 0, 0.0, manifest.properties().get("methods"));
+    }
+
+    /**
+     * {correct, total} of the imported ONNX teacher stored as {@code onnxBytes} over (id, label, image)
+     * rows, on the executors, fed as {@code teacher.onnx} says. For callers outside this stage (compare).
+     */
+    public static long[] onnxAccuracy(StageContext ctx, byte[] onnxBytes, Dataset<Row> test, ImageShape shape, String description) {
+        String source = ctx.config().teacher().name();
+        OnnxGraph graph = OnnxGraph.parse(onnxBytes, source);
+        String logits = TeacherStage.logitsOutput(graph, ctx.config().teacher().onnx().logitsOutput(), source);
+        OnnxTeacher teacher = new OnnxTeacher(graph.inputName(), shape, ctx.config().teacher().onnx());
+        return SparkRuntime.described(ctx.spark(), description,
+                () -> OnnxTeacherInference.accuracy(ctx.sc(), onnxBytes, teacher, shape.pixelCount(), logits, test, 256));
     }
 
     private static Map<String, List<EpochMetrics>> curves(StageContext ctx, Map<String, String> dirs) {

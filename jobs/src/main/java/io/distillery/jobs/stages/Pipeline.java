@@ -44,7 +44,12 @@ public final class Pipeline {
 
     /** The teacher's DL4J graph, for methods that run parts of it inside the student (KDFM's shared classifier). */
     private static ComputationGraph teacherModel(StageContext ctx) {
-        ctx.require(ctx.layout().teacher(), "teacher");
+        Manifest teacher = ctx.require(ctx.layout().teacher(), "teacher");
+        if (PrecomputeStage.isOnnx(teacher)) {
+            throw new io.distillery.errors.BadInputException("teacher " + ctx.config().teacher().name() + " is an imported ONNX model: a method that runs"
+                    + " the teacher's DL4J layers inside the student (KDFM's shared classifier) needs a DL4J teacher; use the ONNX teacher with"
+                    + " methods that read its stored outputs only");
+        }
         return Models.fromBytes(ctx.storage().readBytes(Storage.join(ctx.layout().teacher(), Models.MODEL_FILE)), false);
     }
 

@@ -7,6 +7,8 @@ import io.distillery.method.TeacherOutputs;
 import io.distillery.model.ChannelPruning;
 import io.distillery.model.ModelZoo;
 import io.distillery.model.Models;
+import io.distillery.onnx.OnnxGraph;
+import io.distillery.onnx.OnnxTeacher;
 import io.distillery.runtime.SparkRuntime;
 import io.distillery.runtime.Storage;
 import io.distillery.table.ColumnSpec;
@@ -60,7 +62,11 @@ public final class PrecomputeStage {
         Manifest teacher = ctx.require(ctx.layout().teacher(), "teacher");
         TensorEncoding tapEncoding = p.parsedTapEncoding();
         ColumnEncoding logitsEncoding = p.parsedLogitsEncoding();
-        Map<String, String> inputs = Map.of("examples", examples.contentHash(), "teacher", teacher.contentHash());
+        Map<String, String> inputs = new LinkedHashMap<>(Map.of("examples", examples.contentHash(), "teacher", teacher.contentHash()));
+        if (isOnnx(teacher)) {
+            // How images are fed to an ONNX teacher changes its outputs: rerun when it changes.
+            inputs.put("teacher_onnx_input", ctx.config().section("teacher.onnx"));
+        }
         Provenance provenance = Provenance.of("precompute", ctx.config().section("precompute"), inputs);
         String output = ctx.layout().teacherOutputs();
         StagedOutput out = StagedOutput.open(ctx.storage(), output, provenance, ctx.force(), false);
@@ -85,14 +91,35 @@ public final class PrecomputeStage {
     private static Manifest write(StageContext ctx, PrecomputeSettings p, Manifest examples, Manifest teacher,
                                   TensorEncoding tapEncoding, ColumnEncoding logitsEncoding, StagedOutput out) {
         ImageShape shape = ExamplesTable.shape(examples);
-        byte[] modelBytes = ctx.storage().readBytes(Storage.join(ctx.layout().teacher(), Models.MODEL_FILE));
-        ComputationGraph graph = Models.fromBytes(modelBytes, false);
         List<TapSpec> specs = TapSpec.parseAll("precompute.taps", p.taps());
-        Map<String, ChannelPruning.Selection> prunings = resolveTaps(graph, specs, ctx.config().teacher().name());
-        List<TeacherInference.Tap> taps = specs.stream()
-                .map(s -> new TeacherInference.Tap(s, prunings.containsKey(s.toString()) ? prunings.get(s.toString()).kept() : null)).toList();
-        boolean logitsLayer = graph.getConfiguration().getVertices().containsKey(ModelZoo.LOGITS);
-        Map<String, long[]> shapes = probeShapes(graph, shape, taps, prunings, logitsLayer);
+        boolean onnx = isOnnx(teacher);
+        byte[] modelBytes;
+        Map<String, ChannelPruning.Selection> prunings;
+        List<TeacherInference.Tap> taps;
+        boolean logitsLayer;
+        Map<String, long[]> shapes;
+        OnnxTeacher onnxTeacher = null;
+        String onnxLogits = null;
+        if (onnx) {
+            byte[] stored = ctx.storage().readBytes(Storage.join(ctx.layout().teacher(), OnnxTeacher.MODEL_FILE));
+            OnnxGraph graph = OnnxGraph.parse(stored, ctx.config().teacher().name());
+            prunings = new LinkedHashMap<>();
+            taps = resolveOnnxTaps(graph, specs, ctx.config().teacher().name(), prunings);
+            onnxLogits = TeacherStage.logitsOutput(graph, ctx.config().teacher().onnx().logitsOutput(), ctx.config().teacher().name());
+            onnxTeacher = new OnnxTeacher(graph.inputName(), shape, ctx.config().teacher().onnx());
+            // ORT fetches graph outputs only: expose every tapped value as one.
+            modelBytes = graph.withOutputs(OnnxTeacherInference.fetched(onnxLogits, taps));
+            logitsLayer = true;
+            shapes = probeOnnxShapes(modelBytes, onnxTeacher, shape, taps, onnxLogits, prunings);
+        } else {
+            modelBytes = ctx.storage().readBytes(Storage.join(ctx.layout().teacher(), Models.MODEL_FILE));
+            ComputationGraph graph = Models.fromBytes(modelBytes, false);
+            prunings = resolveTaps(graph, specs, ctx.config().teacher().name());
+            taps = specs.stream()
+                    .map(s -> new TeacherInference.Tap(s, prunings.containsKey(s.toString()) ? prunings.get(s.toString()).kept() : null)).toList();
+            logitsLayer = graph.getConfiguration().getVertices().containsKey(ModelZoo.LOGITS);
+            shapes = probeShapes(graph, shape, taps, prunings, logitsLayer);
+        }
         long[] logitsShape = shapes.get(TeacherOutputsTable.LOGITS);
         long classes = Arrays.stream(logitsShape).reduce(1, Math::multiplyExact);
         if (logitsEncoding instanceof TopKEncoding topK && topK.k() > classes) {
@@ -105,9 +132,16 @@ public final class PrecomputeStage {
                 .select(ExamplesTable.ID, ExamplesTable.IMAGE);
         long expected = rows.count();
         Broadcast<byte[]> model = ctx.sc().broadcast(modelBytes);
-        TeacherInference inference = new TeacherInference(model, shape, taps, logitsLayer, logitsEncoding, tapEncoding,
-                p.batchSize());
-        JavaRDD<Row> outputs = rows.javaRDD().mapPartitions(inference::apply);
+        JavaRDD<Row> outputs;
+        if (onnx) {
+            OnnxTeacherInference inference = new OnnxTeacherInference(model, onnxTeacher, shape.pixelCount(), taps, onnxLogits, logitsEncoding,
+                    tapEncoding, p.batchSize(), ctx.sc().getConf().getInt("spark.task.cpus", 1));
+            outputs = rows.javaRDD().mapPartitions(inference::apply);
+        } else {
+            TeacherInference inference = new TeacherInference(model, shape, taps, logitsLayer, logitsEncoding, tapEncoding,
+                    p.batchSize());
+            outputs = rows.javaRDD().mapPartitions(inference::apply);
+        }
         SparkRuntime.described(ctx.spark(), "precompute: teacher " + ctx.config().teacher().name() + " over " + expected + " examples", () -> {
             ctx.spark().createDataFrame(outputs, TeacherOutputsTable.schemaOf(taps.stream().map(TeacherInference.Tap::spec).toList())).write()
                     .option("maxRecordsPerFile", ctx.config().data().shardRows()).mode("append").parquet(out.staging());
@@ -123,7 +157,8 @@ public final class PrecomputeStage {
         List<ColumnSpec> columns = new ArrayList<>();
         columns.add(ColumnSpec.plain(TeacherOutputsTable.ID, "int64", "example id (examples.id)"));
         columns.add(ColumnSpec.plain(TeacherOutputsTable.VIEW, "int32", "0 = the plain image; 1..K reserved for stored augmentations"));
-        String logitsText = logitsLayer ? "teacher logits (layer 'logits')"
+        String logitsText = onnx ? "teacher logits (ONNX output '" + onnxLogits + "', float32 exactly as ONNX Runtime returns them)"
+                : logitsLayer ? "teacher logits (layer 'logits')"
                 : "log of the teacher's softmax output (equal to logits up to a per-row constant)";
         if (logitsEncoding instanceof TopKEncoding topK) {
             logitsText += ", only the " + topK.k() + " largest of " + classes + " per example: " + topK.k()
@@ -171,6 +206,64 @@ public final class PrecomputeStage {
             }
         }
         return prunings;
+    }
+
+    /** Whether a teacher manifest describes an imported ONNX model (stored as {@value OnnxTeacher#MODEL_FILE}). */
+    public static boolean isOnnx(Manifest teacher) {
+        return "onnx".equals(teacher.properties().get("format"));
+    }
+
+    /**
+     * Checks each spec against an ONNX teacher's value names (a one-line error listing them) and,
+     * for prune-l1, ranks the producing Conv's weight initializer ({@link OnnxGraph#pruneL1}),
+     * adding the selection to {@code prunings} by spec string.
+     */
+    static List<TeacherInference.Tap> resolveOnnxTaps(OnnxGraph graph, List<TapSpec> specs, String teacher,
+                                                      Map<String, ChannelPruning.Selection> prunings) {
+        List<TeacherInference.Tap> taps = new ArrayList<>();
+        for (TapSpec spec : specs) {
+            graph.requireValues("precompute.taps: ", List.of(spec.layer()));
+            if (spec.transform().equals(TapSpec.PRUNE_L1)) {
+                try {
+                    ChannelPruning.Selection s = graph.pruneL1(spec.layer(), spec.parameter());
+                    prunings.put(spec.toString(), s);
+                    taps.add(new TeacherInference.Tap(spec, s.kept()));
+                } catch (BadInputException e) {
+                    throw new BadInputException("precompute.taps: '" + spec + "' of ONNX teacher " + teacher + ": " + e.getMessage(), e);
+                }
+            } else {
+                taps.add(new TeacherInference.Tap(spec, null));
+            }
+        }
+        return taps;
+    }
+
+    /** Shapes of one example's logits and stored taps from one blank image through ONNX Runtime (one thread). */
+    private static Map<String, long[]> probeOnnxShapes(byte[] modelBytes, OnnxTeacher teacher, ImageShape shape, List<TeacherInference.Tap> taps,
+                                                       String logitsOutput, Map<String, ChannelPruning.Selection> prunings) {
+        float[] x = new float[shape.pixelCount()];
+        teacher.fill(new byte[shape.pixelCount()], x, 0);
+        Map<String, io.distillery.onnx.OnnxModels.Runner.Tensor> outs;
+        try (io.distillery.onnx.OnnxModels.Runner runner = io.distillery.onnx.OnnxModels.open(modelBytes, 1)) {
+            outs = teacher.run(runner, x, 1, OnnxTeacherInference.fetched(logitsOutput, taps));
+        }
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        shapes.put(TeacherOutputsTable.LOGITS, dropBatch(outs.get(logitsOutput).shape()));
+        for (TeacherInference.Tap tap : taps) {
+            io.distillery.onnx.OnnxModels.Runner.Tensor t = outs.get(tap.spec().layer());
+            if (t.shape().length == 0 || t.shape()[0] != 1) {
+                throw new BadInputException("precompute.taps: '" + tap.spec() + "': value '" + tap.spec().layer() + "' has shape "
+                        + Arrays.toString(t.shape()) + " for one image; a tap needs the batch as its first dimension");
+            }
+            ChannelPruning.Selection pruning = prunings.get(tap.spec().toString());
+            if (pruning != null && (t.shape().length != 4 || t.shape()[1] != pruning.channels())) {
+                throw new BadInputException("precompute.taps: '" + tap.spec() + "': value '" + tap.spec().layer() + "' is "
+                        + Arrays.toString(dropBatch(t.shape())) + ", not the " + pruning.channels() + " channels of its convolution '"
+                        + pruning.conv() + "'");
+            }
+            shapes.put(tap.spec().toString(), dropBatch(TeacherInference.transform(tap, Nd4j.create(t.data(), t.shape(), 'c')).shape()));
+        }
+        return shapes;
     }
 
     /** Shapes of one example's logits and stored taps (keyed by spec string), from one blank image. */

@@ -5,6 +5,9 @@ import io.distillery.data.ImageShape;
 import io.distillery.errors.BadInputException;
 import io.distillery.method.StudentGraphs;
 import io.distillery.model.Models;
+import io.distillery.onnx.OnnxGraph;
+import io.distillery.onnx.OnnxModels;
+import io.distillery.onnx.OnnxTeacher;
 import io.distillery.runtime.Storage;
 import io.distillery.table.ExamplesTable;
 import io.distillery.table.Json;
@@ -50,6 +53,9 @@ public final class TeacherStage {
             throw new java.io.UncheckedIOException("cannot read " + t.importPath(), e);
         }
         String hash = "sha256:" + java.util.HexFormat.of().formatHex(sha256(bytes));
+        if (t.importsOnnx()) {
+            return importOnnx(ctx, t, examples, bytes, hash);
+        }
         Provenance provenance = Provenance.of("teacher-import", Json.line(Map.of("import", t.importPath())),
                 Map.of("model", hash));
         StagedOutput out = StagedOutput.open(storage, ctx.layout().teacher(), provenance, ctx.force(), false);
@@ -79,6 +85,98 @@ public final class TeacherStage {
         } catch (RuntimeException e) {
             out.abandon();
             throw e;
+        }
+    }
+
+    /**
+     * Imports an ONNX teacher: checks its single image input against the examples' shape and
+     * {@code teacher.onnx}, runs one blank image through ONNX Runtime, and stores the file as
+     * {@code model.onnx} with a manifest of its facts (SHA-256, opset, producer, input, outputs).
+     */
+    private static Manifest importOnnx(StageContext ctx, TeacherSettings t, Manifest examples, byte[] bytes, String hash) {
+        Storage storage = ctx.storage();
+        Map<String, Object> settings = new java.util.LinkedHashMap<>();
+        settings.put("import", t.importPath());
+        settings.put("onnx", ctx.config().section("teacher.onnx"));
+        Provenance provenance = Provenance.of("teacher-import", Json.line(settings), Map.of("model", hash));
+        StagedOutput out = StagedOutput.open(storage, ctx.layout().teacher(), provenance, ctx.force(), false);
+        if (out.upToDate()) {
+            log.info("teacher: {} is up to date (same imported model), skipping", ctx.layout().teacher());
+            return Manifest.read(storage, ctx.layout().teacher());
+        }
+        try {
+            OnnxGraph graph = OnnxGraph.parse(bytes, t.importPath());
+            ImageShape shape = ExamplesTable.shape(examples);
+            List<String> classNames = ExamplesTable.classNames(examples);
+            OnnxTeacher.checkInput(graph, shape, t.onnx(), t.importPath());
+            String logits = logitsOutput(graph, t.onnx().logitsOutput(), t.importPath());
+            long classes = probeClasses(bytes, graph, shape, t, logits);
+            if (classes != classNames.size()) {
+                throw new BadInputException("teacher " + t.importPath() + " output '" + logits + "' has " + classes + " values per image but the examples have "
+                        + classNames.size() + " classes");
+            }
+            storage.writeBytes(Storage.join(out.staging(), OnnxTeacher.MODEL_FILE), bytes);
+            Map<String, Object> p = new java.util.LinkedHashMap<>();
+            p.put("format", "onnx");
+            p.put("input_shape", List.of(shape.height(), shape.width(), shape.channels()));
+            p.put("input_layout", t.onnx().layout() + " float32, (pixel * " + t.onnx().scale() + " - mean) / std");
+            p.put("classes", classNames.size());
+            p.put("class_names", classNames);
+            p.put("parameters", graph.parameters());
+            p.put("model_bytes", (long) bytes.length);
+            p.put("role", "teacher");
+            p.put("imported_from", t.importPath());
+            p.put("model_sha256", hash);
+            Map<String, Object> onnx = new java.util.LinkedHashMap<>();
+            onnx.put("opset", graph.opset());
+            onnx.put("producer_name", graph.producerName());
+            onnx.put("producer_version", graph.producerVersion());
+            onnx.put("input_name", graph.inputName());
+            onnx.put("input_dims", graph.inputShapeText());
+            onnx.put("output_names", graph.outputNames());
+            onnx.put("logits_output", logits);
+            onnx.put("layout", t.onnx().layout());
+            onnx.put("scale", t.onnx().scale());
+            onnx.put("mean", t.onnx().mean());
+            onnx.put("std", t.onnx().std());
+            p.put("onnx", onnx);
+            Manifest manifest = new Manifest("model", Manifest.FORMAT_VERSION, 0, hash, List.of(), p, provenance);
+            out.commit(manifest);
+            log.info("teacher: imported ONNX model {} (opset {}, {} {}, input '{}' {}, outputs {}) into {}", t.importPath(), graph.opset(),
+                    graph.producerName(), graph.producerVersion(), graph.inputName(), graph.inputShapeText(), graph.outputNames(), ctx.layout().teacher());
+            return manifest;
+        } catch (RuntimeException e) {
+            out.abandon();
+            throw e;
+        }
+    }
+
+    /** {@code teacher.onnx.logits-output}, or the model's first output when blank; an unknown name is a one-line error. */
+    public static String logitsOutput(OnnxGraph graph, String configured, String source) {
+        if (configured.isBlank()) {
+            return graph.outputNames().get(0);
+        }
+        if (!graph.outputNames().contains(configured)) {
+            throw new BadInputException("config key 'teacher.onnx.logits-output' is '" + configured + "' but teacher " + source
+                    + " has outputs " + graph.outputNames());
+        }
+        return configured;
+    }
+
+    /** Runs one blank image in ONNX Runtime (1 thread) and returns the logits' values per image. */
+    private static long probeClasses(byte[] bytes, OnnxGraph graph, ImageShape shape, TeacherSettings t, String logits) {
+        OnnxTeacher teacher = new OnnxTeacher(graph.inputName(), shape, t.onnx());
+        float[] x = new float[shape.pixelCount()];
+        teacher.fill(new byte[shape.pixelCount()], x, 0);
+        try (OnnxModels.Runner runner = OnnxModels.open(bytes, 1)) {
+            OnnxModels.Runner.Tensor out = teacher.run(runner, x, 1, List.of(logits)).get(logits);
+            if (out.shape().length != 2 || out.shape()[0] != 1) {
+                throw new BadInputException("teacher " + t.importPath() + " output '" + logits + "' has shape " + java.util.Arrays.toString(out.shape())
+                        + " for one image; logits must be [N, classes]");
+            }
+            return out.shape()[1];
+        } catch (IllegalStateException e) {
+            throw new BadInputException("teacher " + t.importPath() + " does not run on " + shape + " images: " + e.getMessage().lines().findFirst().orElse(""), e);
         }
     }
 
