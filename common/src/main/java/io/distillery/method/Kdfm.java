@@ -22,6 +22,7 @@ import org.deeplearning4j.nn.conf.layers.misc.FrozenLayerWithBackprop;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.activations.impl.ActivationLReLU;
+import org.nd4j.linalg.learning.regularization.L2Regularization;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -92,6 +93,12 @@ public final class Kdfm implements DistillationMethod, ClassifierHead {
             throw new BadInputException("kdfm.shared-classifier: teacher layer '" + ModelZoo.LOGITS + "' must be a dense layer with "
                     + classes + " outputs, got " + dense);
         }
+        // DL4J M2.1 updates a FrozenLayerWithBackprop's parameters with the wrapped layer's updater and
+        // regularization: its gradient is zero, but l2 alone, through Adam, moved the "frozen" weights by
+        // about the learning rate every step (KdfmTest). A zero l2 keeps them still (an empty list would be
+        // replaced by the global l2 when the graph is built).
+        ((DenseLayer) dense).setRegularization(new ArrayList<>(List.of(new L2Regularization(0.0))));
+        ((DenseLayer) dense).setRegularizationBias(new ArrayList<>(List.of(new L2Regularization(0.0))));
         graph.builder()
                 .addLayer(ModelZoo.POOL, pool, STUDENT_MAP)
                 .addLayer(ModelZoo.LOGITS, new FrozenLayerWithBackprop(dense), ModelZoo.POOL);

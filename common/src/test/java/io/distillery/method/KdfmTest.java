@@ -28,7 +28,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * adversary (a discriminator over stored teacher maps fed as a second graph input).
  */
 class KdfmTest {
-    private static final TrainSettings TRAIN = new TrainSettings(1, 8, 0.01, "constant", 0, 0, 1, 7);
+    private static final TrainSettings TRAIN = new TrainSettings(1, 8, 0.01, "constant", 1e-4, 0, 1, 7);
     private static final ModelSpec STUDENT = new ModelSpec("cnn", List.of(16, 32, 64), List.of(1, 1, 2));
     private static final ModelSpec TEACHER = new ModelSpec("resnet", List.of(32, 64, 128), List.of(1, 1, 1));
     private static final ImageShape MNIST = new ImageShape(28, 28, 1);
