@@ -115,6 +115,7 @@ class GradientReversalTest {
         assertGradients(graph, -0.3);
         assertTrue(graph.getConfiguration().toJson().contains("\"lambda\" : 0.3"), "the configuration Spark broadcasts");
         assertEquals(0.3, ((GradientReversal) graph.getLayer("grl").conf().getLayer()).getLambda());
+        assertTrue(graph.getLayer("grl") instanceof GradientReversalImpl, "the configuration instantiates GradientReversalImpl");
 
         assertThrows(IllegalArgumentException.class, () -> GradientReversal.setLambda(graph, "nope", 1));
         assertThrows(IllegalArgumentException.class, () -> GradientReversal.setLambda(graph, "up", 1));

@@ -1,6 +1,5 @@
 package io.distillery.jobs.stages;
 
-import io.distillery.errors.BadInputException;
 import io.distillery.onnx.OnnxModels;
 import io.distillery.onnx.OnnxTeacher;
 import io.distillery.runtime.Nd4jRuntime;
@@ -8,14 +7,12 @@ import io.distillery.tensor.ColumnEncoding;
 import io.distillery.tensor.TensorEncoding;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.RowFactory;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.Serializable;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
@@ -188,25 +185,6 @@ final class OnnxTeacherInference implements Serializable {
             n++;
         }
         List<float[]> columns = columns(teacher.run(runner, features, n, fetched), logitsOutput, taps);
-        List<Row> out = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            Object[] values = new Object[2 + columns.size()];
-            values[0] = ids[i];
-            values[1] = 0;
-            for (int c = 0; c < columns.size(); c++) {
-                float[] all = columns.get(c);
-                int width = all.length / n;
-                int bad = TensorEncoding.firstNonFinite(all, i * width, (i + 1) * width);
-                if (bad >= 0) {
-                    String what = c == 0 ? "logits" : "tap '" + taps.get(c - 1).spec() + "'";
-                    throw new BadInputException("teacher produced " + all[bad] + " in " + what + " for id " + ids[i]
-                            + "; teacher outputs must be finite");
-                }
-                ColumnEncoding enc = c == 0 ? logitsEncoding : tapEncoding;
-                values[2 + c] = enc.encode(Arrays.copyOfRange(all, i * width, (i + 1) * width));
-            }
-            out.add(RowFactory.create(values));
-        }
-        return out;
+        return TeacherInference.rows(ids, n, columns, taps, logitsEncoding, tapEncoding);
     }
 }

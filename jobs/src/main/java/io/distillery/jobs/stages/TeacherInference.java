@@ -155,6 +155,15 @@ final class TeacherInference implements Serializable {
         for (Tap tap : taps) {
             columns.add(flat(transform(tap, acts.get(tap.spec().layer()))));
         }
+        return rows(ids, n, columns, taps, logitsEncoding, tapEncoding);
+    }
+
+    /**
+     * Output rows (id, view 0, encoded logits, encoded taps...) of a batch of {@code n} examples, from
+     * each column's values for the whole batch (logits first, then taps in order); any teacher engine's.
+     */
+    static List<Row> rows(long[] ids, int n, List<float[]> columns, List<Tap> taps, ColumnEncoding logitsEncoding,
+                          ColumnEncoding tapEncoding) {
         List<Row> out = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
             Object[] values = new Object[2 + columns.size()];
