@@ -8,8 +8,22 @@ import io.distillery.tensor.ColumnEncoding;
 import io.distillery.tensor.TensorEncoding;
 import io.distillery.tensor.TopKEncoding;
 
-/** What a method may read from a teacher-outputs table, taken from its manifest. */
-public record TeacherOutputs(String name, Manifest manifest) {
+/**
+ * What a method may read from a teacher-outputs table, taken from its manifest. A table written by
+ * an ensemble precompute holds every member teacher's columns under a per-member prefix
+ * ({@link TeacherOutputsTable#memberPrefix}) plus the ensemble's {@code logits}; {@link #members()}
+ * gives one view per member, whose {@link #logits()} and taps are that teacher's own.
+ *
+ * @param prefix column-name prefix of this view: "" for the table itself, {@code <member>__} for a member
+ */
+public record TeacherOutputs(String name, Manifest manifest, String prefix) {
+    /** Manifest property of an ensemble table: the member teachers, in order, each {name, prefix, teacher_hash, ...}. */
+    public static final String MEMBERS = "members";
+
+    public TeacherOutputs(String name, Manifest manifest) {
+        this(name, manifest, "");
+    }
+
     /**
      * Manifest property of logits stored {@code topk-float32-int32-le}: k, the number of classes per
      * row (the column's shape stays the dense {@code [classes]}).
@@ -21,7 +35,36 @@ public record TeacherOutputs(String name, Manifest manifest) {
      * {@link TopKEncoding} column: their heads get a label mask (see {@link LabelSource.TeacherColumn}).
      */
     public LabelSource.TeacherColumn logits() {
-        return column(manifest.column(TeacherOutputsTable.LOGITS));
+        return column(manifest.column(prefix + TeacherOutputsTable.LOGITS));
+    }
+
+    /**
+     * The member teachers of an ensemble table, in precompute order, each as its own view; a
+     * single-teacher table is its own only member.
+     */
+    public java.util.List<TeacherOutputs> members() {
+        Object members = manifest == null ? null : manifest.property(MEMBERS);
+        if (!(members instanceof java.util.List<?> list) || !prefix.isEmpty()) {
+            return java.util.List.of(this);
+        }
+        java.util.List<TeacherOutputs> views = new java.util.ArrayList<>();
+        for (Object m : list) {
+            java.util.Map<?, ?> member = (java.util.Map<?, ?>) m;
+            views.add(new TeacherOutputs(String.valueOf(member.get("name")), manifest, String.valueOf(member.get("prefix"))));
+        }
+        return views;
+    }
+
+    /** Whether this is an ensemble table's own view (its members' columns sit beside the ensemble logits). */
+    public boolean isEnsemble() {
+        return members().size() > 1 || (manifest != null && prefix.isEmpty() && manifest.property(MEMBERS) != null);
+    }
+
+    /** One member by teacher name; an unknown name is a one-line error listing the members. */
+    public TeacherOutputs member(String teacher) {
+        return members().stream().filter(m -> m.name().equals(teacher)).findFirst()
+                .orElseThrow(() -> new BadInputException("teacher outputs " + name + " hold no teacher '" + teacher + "'; teachers: "
+                        + members().stream().map(TeacherOutputs::name).toList()));
     }
 
     /**
@@ -30,7 +73,11 @@ public record TeacherOutputs(String name, Manifest manifest) {
      * kept channels in {@link ColumnSpec#channels()}). A missing one is a one-line error listing the stored taps.
      */
     public ColumnSpec tapSpec(String tap) {
-        return TeacherOutputsTable.tap(manifest, tap);
+        if (prefix.isEmpty() && isEnsemble()) {
+            throw new BadInputException("teacher outputs " + name + " are an ensemble: taps are stored per teacher "
+                    + members().stream().map(TeacherOutputs::name).toList() + "; pick one with distill.teachers = [NAME] for a method that reads one teacher's taps");
+        }
+        return TeacherOutputsTable.tap(manifest, tap, prefix);
     }
 
     /** A stored tap as labels, by its {@code precompute.taps} string; width = the product of its shape (H·W for attention). */
@@ -49,7 +96,7 @@ public record TeacherOutputs(String name, Manifest manifest) {
         if (!TopKEncoding.MANIFEST_NAME.equals(spec.encoding())) {
             return TensorEncoding.fromManifestName(spec.encoding());
         }
-        Object k = spec.name().equals(TeacherOutputsTable.LOGITS) ? manifest.property(LOGITS_TOP_K) : null;
+        Object k = spec.name().equals(prefix + TeacherOutputsTable.LOGITS) ? manifest.property(LOGITS_TOP_K) : null;
         int classes = spec.elementCount();
         if (!(k instanceof Number n) || n.intValue() != n.doubleValue() || n.intValue() < 1 || n.intValue() > classes) {
             throw new BadInputException("teacher outputs " + name + ": manifest column '" + spec.name() + "' is " + TopKEncoding.MANIFEST_NAME

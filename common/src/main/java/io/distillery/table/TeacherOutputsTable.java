@@ -51,14 +51,29 @@ public final class TeacherOutputsTable {
      * matches the tap columns of tables written before transforms existed.
      */
     public static ColumnSpec tap(Manifest manifest, String tap) {
+        return tap(manifest, tap, "");
+    }
+
+    /** As {@link #tap(Manifest, String)}, among the columns of one ensemble member ({@code prefix} from {@link #memberPrefix}). */
+    public static ColumnSpec tap(Manifest manifest, String tap, String prefix) {
         TapSpec wanted = TapSpec.parseIn("teacher outputs: ", tap);
-        return manifest.columns().stream().filter(c -> c.tap() != null && wanted.equals(c.tapSpec())).findFirst()
+        return manifest.columns().stream().filter(c -> c.tap() != null && c.name().startsWith(prefix + TAP_PREFIX) && wanted.equals(c.tapSpec()))
+                .findFirst()
                 .orElseThrow(() -> new BadInputException("teacher outputs have no tap '" + wanted + "'; stored taps: " + storedTaps(manifest)
                         + " (add it to precompute.taps and run precompute again)"));
     }
 
     /** The tap specs a table holds, as config strings. */
     public static List<String> storedTaps(Manifest manifest) {
-        return manifest.columns().stream().filter(c -> c.tap() != null).map(c -> c.tapSpec().toString()).toList();
+        return manifest.columns().stream().filter(c -> c.tap() != null).map(c -> c.tapSpec().toString()).distinct().toList();
+    }
+
+    /**
+     * Column-name prefix of one member teacher in an ensemble table: the name with characters other
+     * than letters, digits and '_' replaced by '_', then "__" ({@code cnn-a} gives {@code cnn_a__logits},
+     * {@code cnn_a__tap_stage3}).
+     */
+    public static String memberPrefix(String teacher) {
+        return teacher.replaceAll("[^A-Za-z0-9_]", "_") + "__";
     }
 }

@@ -15,7 +15,7 @@ import static org.apache.spark.sql.functions.xxhash64;
  * the rows into rounds by a hash of (id, seed, epoch): a fresh shuffle every epoch that a retried
  * task recomputes identically, without sorting or holding a partition in memory.
  */
-public final class RowBatches {
+public final class RowBatches implements TrainingBatches {
     private final Dataset<Row> rows;
     private final long count;
     private final BatchAssembler assembler;
@@ -29,6 +29,7 @@ public final class RowBatches {
         this.seed = seed;
     }
 
+    @Override
     public long count() {
         return count;
     }
@@ -41,6 +42,7 @@ public final class RowBatches {
         return rows;
     }
 
+    @Override
     public JavaRDD<MultiDataSet> round(int epoch, int round, int rounds) {
         Dataset<Row> selected = rounds == 1 ? rows
                 : rows.filter(pmod(xxhash64(col("id"), lit(seed), lit(epoch)), lit(rounds)).equalTo(round));
@@ -49,6 +51,7 @@ public final class RowBatches {
     }
 
     /** A fixed ~1/{@code stride} sample of the rows, for loss probes. */
+    @Override
     public JavaRDD<MultiDataSet> sample(int stride) {
         BatchAssembler a = assembler;
         return rows.filter(pmod(xxhash64(col("id"), lit(seed), lit(-1)), lit(stride)).equalTo(0))

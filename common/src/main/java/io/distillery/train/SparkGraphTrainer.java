@@ -73,7 +73,7 @@ public final class SparkGraphTrainer {
         return (int) Math.max(1, (examples + perRound - 1) / perRound);
     }
 
-    public void fit(ComputationGraph graph, RowBatches data, int firstEpoch, EpochListener listener) {
+    public void fit(ComputationGraph graph, TrainingBatches data, int firstEpoch, EpochListener listener) {
         ParameterAveragingTrainingMaster master = new RoundTrainingMaster(new ParameterAveragingTrainingMaster.Builder(workers(), settings.batchSize())
                 .batchSizePerWorker(settings.batchSize())
                 .averagingFrequency(UNBOUNDED_AVERAGING)

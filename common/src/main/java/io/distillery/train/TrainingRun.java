@@ -55,7 +55,7 @@ public final class TrainingRun {
     public record Result(ComputationGraph graph, List<EpochMetrics> metrics, int selectedEpoch) {
     }
 
-    public Result run(ComputationGraph fresh, RowBatches train, Dataset<Row> validation, ImageShape shape, int classes, boolean resume) {
+    public Result run(ComputationGraph fresh, TrainingBatches train, Dataset<Row> validation, ImageShape shape, int classes, boolean resume) {
         ComputationGraph graph = fresh;
         List<EpochMetrics> metrics = new ArrayList<>();
         int first = 0;
@@ -81,7 +81,7 @@ public final class TrainingRun {
         return new Result(graph, metrics, metrics.isEmpty() ? 0 : metrics.get(metrics.size() - 1).epoch());
     }
 
-    private void train(ComputationGraph graph, RowBatches train, Dataset<Row> validation, ImageShape shape, int classes, int first,
+    private void train(ComputationGraph graph, TrainingBatches train, Dataset<Row> validation, ImageShape shape, int classes, int first,
                        List<EpochMetrics> metrics) {
         SparkGraphTrainer trainer = new SparkGraphTrainer(sc, settings, label, schedule);
         log.info("{}: {} examples, {} epochs, {} workers x batch {}, {} averaging rounds per epoch", label, train.count(),
