@@ -13,7 +13,7 @@ import java.util.Map;
  * is 0. Reconstructed methods carry a {@code variant} so that every report says which formulation ran.
  */
 public final class MethodSettings {
-    /** The only formulation of RTK and KDFM implemented so far: the method cards' reconstructions. */
+    /** The only formulation of RTK, KDFM and FEED implemented so far: the method cards' reconstructions. */
     public static final String RECONSTRUCTED_V0 = "reconstructed-v0";
 
     private MethodSettings() {
@@ -107,6 +107,89 @@ public final class MethodSettings {
 
         public static InDistill off() {
             return new InDistill(0, List.of(), List.of(), List.of());
+        }
+    }
+
+    /**
+     * Parallel FEED reconstruction: one non-linear translator per ensemble member on {@code studentLayer},
+     * each matched to that member's raw {@code teacherTap} by the L1 distance of L2-normalised maps;
+     * {@code weight} is β on the paper's per-example L1 sum (see {@code NormalizedL1Loss}).
+     * {@code generations} = 1 is parallel FEED (every selected teacher at once); G > 1 adds
+     * sequential FEED, G students in a chain, generation g learning from generation g-1's stored
+     * {@code student-layer} (generation 1 from the teachers' {@code teacher-tap}).
+     */
+    public record Feed(String variant, double weight, String studentLayer, String teacherTap, int generations) implements Serializable {
+        public Feed(String variant, double weight, String studentLayer, String teacherTap) {
+            this(variant, weight, studentLayer, teacherTap, 1);
+        }
+
+        static Feed from(Config c) {
+            Feed f = new Feed(c.getString("variant"), c.getDouble("weight"), c.getString("student-layer"), c.getString("teacher-tap"),
+                    c.getInt("generations"));
+            Check.atLeast("distill.feed.generations", f.generations, 1);
+            if (f.generations > 1 && f.weight == 0) {
+                throw new BadInputException("config: distill.feed.generations = " + f.generations + " (sequential FEED) needs distill.feed.weight > 0");
+            }
+            Check.oneOf("distill.feed.variant", f.variant, List.of(RECONSTRUCTED_V0));
+            Check.atLeast("distill.feed.weight", f.weight, 0);
+            if (f.weight > 0 && (f.studentLayer.isBlank() || f.teacherTap.isBlank())) {
+                throw new BadInputException("config: distill.feed.weight > 0 needs distill.feed.student-layer and distill.feed.teacher-tap");
+            }
+            return f;
+        }
+
+        public static Feed off() {
+            return new Feed(RECONSTRUCTED_V0, 0, "", "", 1);
+        }
+    }
+
+    /**
+     * CDFKD-MFS (Hao et al., TMM 2022), {@value #RECONSTRUCTED_V0}: data-free distillation of several
+     * teachers into a multi-header student through a generator, as one graph (see
+     * {@code io.distillery.method.CdfkdMfs}). {@code headers} 0 means one header per teacher;
+     * {@code attentionSamples} 0 means the plain mean of the headers (the attention stage is not built yet).
+     */
+    public record CdfkdMfs(boolean enabled, String variant, int noiseDim, int headers, double ensembleWeight, double headerWeight,
+                           double generatorWeight, double bnWeight, double firstBnRatio, double reversalScale,
+                           double generatorLearningRate, int batchesPerEpoch, int attentionSamples) implements Serializable {
+        public static CdfkdMfs from(Config c) {
+            CdfkdMfs m = new CdfkdMfs(c.getBoolean("enabled"), c.getString("variant"), c.getInt("noise-dim"), c.getInt("headers"),
+                    c.getDouble("ensemble-weight"), c.getDouble("header-weight"), c.getDouble("generator-weight"),
+                    c.getDouble("bn-weight"), c.getDouble("first-bn-ratio"), c.getDouble("reversal-scale"),
+                    c.getDouble("generator-learning-rate"), c.getInt("batches-per-epoch"), c.getInt("attention-samples"));
+            m.validate();
+            return m;
+        }
+
+        /** Throws a {@link BadInputException} naming the first bad key. */
+        public void validate() {
+            String w = "distill.cdfkd-mfs.";
+            Check.oneOf(w + "variant", variant, List.of(RECONSTRUCTED_V0));
+            Check.atLeast(w + "noise-dim", noiseDim, 1);
+            Check.atLeast(w + "headers", headers, 0);
+            Check.atLeast(w + "ensemble-weight", ensembleWeight, 0);
+            Check.atLeast(w + "header-weight", headerWeight, 0);
+            Check.atLeast(w + "generator-weight", generatorWeight, 0);
+            Check.atLeast(w + "bn-weight", bnWeight, 0);
+            Check.atLeast(w + "first-bn-ratio", firstBnRatio, 0);
+            Check.atLeast(w + "reversal-scale", reversalScale, 0);
+            Check.positive(w + "generator-learning-rate", generatorLearningRate);
+            Check.atLeast(w + "batches-per-epoch", batchesPerEpoch, 1);
+            Check.atLeast(w + "attention-samples", attentionSamples, 0);
+            if (headerWeight == 0 && generatorWeight > 0) {
+                throw new BadInputException("config: distill.cdfkd-mfs.generator-weight > 0 needs header-weight > 0 (the generator"
+                        + " ascends the per-header discrepancy the student descends, through one loss)");
+            }
+        }
+
+        /** The reference defaults, disabled. */
+        public static CdfkdMfs off() {
+            return new CdfkdMfs(false, RECONSTRUCTED_V0, 100, 0, 5.0, 1.0, 1.0, 0.1, 5.0, 0.2, 0.001, 100, 0);
+        }
+
+        /** Headers for {@code teachers} teachers: {@code headers}, or one per teacher when 0. */
+        public int headersFor(int teachers) {
+            return headers > 0 ? headers : teachers;
         }
     }
 

@@ -18,6 +18,7 @@ public record PipelineConfig(Config raw,
                              SparkSettings spark,
                              DataSettings data,
                              TeacherSettings teacher,
+                             List<TeacherSettings> members,
                              PrecomputeSettings precompute,
                              StudentSettings student,
                              DistillSettings distill,
@@ -30,6 +31,7 @@ public record PipelineConfig(Config raw,
                     SparkSettings.from(c.getConfig("spark")),
                     DataSettings.from(c.getConfig("data")),
                     TeacherSettings.from(c.getConfig("teacher")),
+                    TeacherSettings.members(c),
                     PrecomputeSettings.from(c.getConfig("precompute")),
                     StudentSettings.from(c.getConfig("student")),
                     DistillSettings.from(c.getConfig("distill")),
@@ -86,6 +88,48 @@ public record PipelineConfig(Config raw,
             return new TeacherSettings(Check.name("teacher.name", c.getString("name")), c.getString("import"),
                     ModelSpec.from("teacher.model", c.getConfig("model")), TrainSettings.from("teacher.train", c.getConfig("train")),
                     OnnxInputSettings.from(c.getConfig("onnx")));
+        }
+
+        /**
+         * The ensemble members of {@code teachers = [ {...}, ... ]}: each object holds a {@code name} and any
+         * {@code teacher} keys it changes (import, model, train, onnx); the rest comes from the
+         * {@code teacher} block. Empty for a single-teacher pipeline.
+         */
+        static List<TeacherSettings> members(Config c) {
+            List<TeacherSettings> members = new java.util.ArrayList<>();
+            java.util.Set<String> names = new java.util.HashSet<>();
+            Config defaults = c.getConfig("teacher");
+            java.util.Set<String> known = new java.util.TreeSet<>();
+            defaults.entrySet().forEach(e -> known.add(e.getKey()));
+            List<? extends Config> list = c.getConfigList("teachers");
+            for (int i = 0; i < list.size(); i++) {
+                Config member = list.get(i);
+                String key = "teachers[" + i + "]";
+                if (!member.hasPath("name")) {
+                    throw new BadInputException("config key '" + key + ".name' is missing; every ensemble member needs a name");
+                }
+                for (var e : member.entrySet()) {
+                    if (!known.contains(e.getKey()) && known.stream().noneMatch(k -> k.startsWith(e.getKey() + "."))) {
+                        throw new BadInputException("unknown config key '" + key + "." + e.getKey() + "'; a member takes the keys of 'teacher': "
+                                + known.stream().map(k -> k.contains(".") ? k.substring(0, k.indexOf('.')) : k).distinct().toList());
+                    }
+                }
+                TeacherSettings t = from(member.withFallback(defaults.withoutPath("import")).withFallback(
+                        com.typesafe.config.ConfigFactory.parseMap(Map.of("import", ""))));
+                Check.name(key + ".name", t.name());
+                if (!names.add(t.name())) {
+                    throw new BadInputException("config key '" + key + ".name': teacher '" + t.name() + "' appears twice in 'teachers'");
+                }
+                members.add(t);
+            }
+            if (members.size() == 1) {
+                throw new BadInputException("config key 'teachers' names one teacher; an ensemble needs two or more (use the 'teacher' block for one)");
+            }
+            if (!members.isEmpty() && names.contains(c.getString("teacher.name"))) {
+                throw new BadInputException("config key 'teacher.name' ('" + c.getString("teacher.name") + "') names the ensemble's table and must differ"
+                        + " from its members' names " + names);
+            }
+            return List.copyOf(members);
         }
 
         public boolean imported() {
@@ -195,13 +239,15 @@ public record PipelineConfig(Config raw,
     public record DistillSettings(TrainSettings train, double ceWeight, double kdWeight, double temperature,
                                   double hintWeight, String hintStudentLayer, String hintTeacherTap,
                                   MethodSettings.At at, MethodSettings.Rtk rtk, MethodSettings.Kdfm kdfm,
-                                  MethodSettings.InDistill indistill, Map<String, List<Double>> schedule) {
+                                  MethodSettings.InDistill indistill, MethodSettings.Feed feed, Map<String, List<Double>> schedule,
+                                  List<String> teachers, MethodSettings.CdfkdMfs cdfkdMfs) {
 
         /** Logit and hint methods only. */
         public DistillSettings(TrainSettings train, double ceWeight, double kdWeight, double temperature,
                                double hintWeight, String hintStudentLayer, String hintTeacherTap) {
             this(train, ceWeight, kdWeight, temperature, hintWeight, hintStudentLayer, hintTeacherTap, MethodSettings.At.off(),
-                    MethodSettings.Rtk.off(), MethodSettings.Kdfm.off(), MethodSettings.InDistill.off(), Map.of());
+                    MethodSettings.Rtk.off(), MethodSettings.Kdfm.off(), MethodSettings.InDistill.off(), MethodSettings.Feed.off(), Map.of(),
+                    List.of(), MethodSettings.CdfkdMfs.off());
         }
 
         static DistillSettings from(Config c) {
@@ -210,7 +256,8 @@ public record PipelineConfig(Config raw,
                     c.getDouble("loss.hint-weight"), c.getString("hint.student-layer"), c.getString("hint.teacher-tap"),
                     MethodSettings.At.from(c.getConfig("at")), MethodSettings.Rtk.from(c.getConfig("rtk")),
                     MethodSettings.Kdfm.from(c.getConfig("kdfm")), MethodSettings.InDistill.from(c.getConfig("indistill")),
-                    MethodSettings.schedule(c.getConfig("schedule")));
+                    MethodSettings.Feed.from(c.getConfig("feed")), MethodSettings.schedule(c.getConfig("schedule")),
+                    List.copyOf(c.getStringList("teachers")), MethodSettings.CdfkdMfs.from(c.getConfig("cdfkd-mfs")));
             Check.atLeast("distill.loss.ce-weight", d.ceWeight, 0);
             Check.atLeast("distill.loss.kd-weight", d.kdWeight, 0);
             Check.atLeast("distill.loss.hint-weight", d.hintWeight, 0);
@@ -220,15 +267,53 @@ public record PipelineConfig(Config raw,
             if (d.hintWeight > 0 && (d.hintStudentLayer.isBlank() || d.hintTeacherTap.isBlank())) {
                 throw new BadInputException("config: distill.loss.hint-weight > 0 needs distill.hint.student-layer and distill.hint.teacher-tap");
             }
-            if (d.ceWeight + d.kdWeight + d.hintWeight + d.at.weight() + d.rtk.weight() + d.indistill.weight() == 0 && !d.kdfm.enabled()) {
+            if (d.cdfkdMfs.enabled() && (d.usesHint() || d.at.weight() > 0 || d.rtk.weight() > 0 || d.kdfm.enabled() || d.indistill.weight() > 0
+                    || d.feed.weight() > 0)) {
+                throw new BadInputException("config: distill.cdfkd-mfs is data-free and trains alone; turn the other feature methods off"
+                        + " (hint, at, rtk, kdfm, indistill, feed)");
+            }
+            double weights = d.ceWeight + d.kdWeight + d.hintWeight + d.at.weight() + d.rtk.weight() + d.indistill.weight() + d.feed.weight();
+            if (weights == 0 && !d.kdfm.enabled()) {
                 throw new BadInputException("config: distill.loss weights are all zero and no method is on; nothing to train");
             }
             return d;
         }
 
+        /** The same settings with other FEED settings (a sequential FEED generation reads its predecessor's layer). */
+        public DistillSettings withFeed(MethodSettings.Feed other) {
+            return new DistillSettings(train, ceWeight, kdWeight, temperature, hintWeight, hintStudentLayer, hintTeacherTap, at, rtk, kdfm,
+                    indistill, other, schedule, teachers, cdfkdMfs);
+        }
+
         public boolean usesHint() {
             return hintWeight > 0;
         }
+    }
+
+    /** Whether this pipeline has an ensemble of teachers ({@code teachers} non-empty). */
+    public boolean ensemble() {
+        return !members.isEmpty();
+    }
+
+    /**
+     * The teachers the distilled student learns from: {@code distill.teachers} by name (checked
+     * against {@code teachers}), or all members when it is empty; the single teacher otherwise.
+     */
+    public List<String> distillTeachers() {
+        if (!ensemble()) {
+            if (!distill.teachers().isEmpty() && !distill.teachers().equals(List.of(teacher.name()))) {
+                throw new BadInputException("config key 'distill.teachers' is " + distill.teachers() + " but the pipeline has one teacher, '"
+                        + teacher.name() + "'; list ensemble members in 'teachers' first");
+            }
+            return List.of(teacher.name());
+        }
+        List<String> names = members.stream().map(TeacherSettings::name).toList();
+        for (String t : distill.teachers()) {
+            if (!names.contains(t)) {
+                throw new BadInputException("config key 'distill.teachers' names '" + t + "', which is not in 'teachers' " + names);
+            }
+        }
+        return distill.teachers().isEmpty() ? names : distill.teachers();
     }
 
     public record EvaluateSettings(int speedImages, List<Integer> speedBatchSizes, int warmupBatches) {

@@ -34,12 +34,12 @@ public record HintonKd(double weight, double temperature, int classes) implement
 
     @Override
     public void attach(DistillationGraph graph, TeacherOutputs teacher) {
-        LabelSource.TeacherColumn logits = teacher.logits();
+        LabelSource logits = teacher.kdTargets();
         if (logits.width() != classes) {
             throw new BadInputException("teacher outputs " + teacher.name() + ": logits have shape [" + logits.width()
                     + "] but the student's head has " + classes + " classes");
         }
-        if (logits.encoding() instanceof TopKEncoding topK && topK.k() == 1 && weight > 0) {
+        if (logits instanceof LabelSource.TeacherColumn c && c.encoding() instanceof TopKEncoding topK && topK.k() == 1 && weight > 0) {
             LoggerFactory.getLogger(HintonKd.class).warn("teacher outputs {} store only the top-1 logit: KD over one class is always 0,"
                     + " so the kd head teaches nothing; precompute with logits-encoding topk:K, K >= 2, for KD", teacher.name());
         }

@@ -10,6 +10,12 @@ public sealed interface LabelSource extends Serializable {
     /** Width of one example's label row. */
     int width();
 
+    /** The stored teacher columns these labels are read from (none for class labels and zeros). */
+    default java.util.List<TeacherColumn> teacherColumns() {
+        return this instanceof TeacherColumn c ? java.util.List.of(c)
+                : this instanceof EnsembleLogits e ? e.members() : java.util.List.of();
+    }
+
     /** One-hot of the examples table's {@code label}. */
     record ClassLabels(int classes) implements LabelSource {
         @Override
@@ -32,6 +38,26 @@ public sealed interface LabelSource extends Serializable {
         /** Whether this head's labels come with a per-output mask (the column is stored top-k). */
         public boolean masked() {
             return encoding.isSparse();
+        }
+    }
+
+    /**
+     * The ensemble of several stored logits columns (dense, same width), built per row as the log of
+     * the mean of their softmax probabilities: what an ensemble precompute stores as {@code logits},
+     * here for a subset of its teachers.
+     */
+    record EnsembleLogits(java.util.List<TeacherColumn> members) implements LabelSource {
+        public EnsembleLogits {
+            java.util.List<TeacherColumn> copy = java.util.List.copyOf(members);
+            members = copy;
+            if (copy.size() < 2 || copy.stream().anyMatch(m -> m.width() != copy.get(0).width() || m.masked())) {
+                throw new IllegalArgumentException("an ensemble needs two or more dense logits columns of one width, got " + members);
+            }
+        }
+
+        @Override
+        public int width() {
+            return members.get(0).width();
         }
     }
 }

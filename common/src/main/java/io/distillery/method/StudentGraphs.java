@@ -31,7 +31,7 @@ public final class StudentGraphs {
     private StudentGraphs() {
     }
 
-    /** The methods a distill configuration asks for, in head order: CE, KD, hint, AT, RTK, KDFM, InDistill. */
+    /** The methods a distill configuration asks for, in head order: CE, KD, hint, AT, RTK, KDFM, InDistill, FEED. */
     public static List<DistillationMethod> methods(DistillSettings d, int classes, Supplier<ComputationGraph> teacherModel) {
         List<DistillationMethod> methods = new ArrayList<>();
         methods.add(new LabelCrossEntropy(d.ceWeight(), classes));
@@ -52,6 +52,9 @@ public final class StudentGraphs {
         }
         if (d.indistill().weight() > 0) {
             methods.add(new InDistill(d.indistill()));
+        }
+        if (d.feed().weight() > 0) {
+            methods.add(new ParallelFeed(d.feed()));
         }
         return methods;
     }

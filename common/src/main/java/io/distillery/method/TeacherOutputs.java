@@ -16,12 +16,51 @@ import io.distillery.tensor.TopKEncoding;
  *
  * @param prefix column-name prefix of this view: "" for the table itself, {@code <member>__} for a member
  */
-public record TeacherOutputs(String name, Manifest manifest, String prefix) {
+public record TeacherOutputs(String name, Manifest manifest, String prefix, java.util.List<String> selected) {
     /** Manifest property of an ensemble table: the member teachers, in order, each {name, prefix, teacher_hash, ...}. */
     public static final String MEMBERS = "members";
 
     public TeacherOutputs(String name, Manifest manifest) {
-        this(name, manifest, "");
+        this(name, manifest, "", null);
+    }
+
+    public TeacherOutputs(String name, Manifest manifest, String prefix) {
+        this(name, manifest, prefix, null);
+    }
+
+    /**
+     * The view a student learning from {@code teachers} reads: one member's own view, the table itself
+     * when it names every member (or the table's only teacher), else a view over that subset whose KD
+     * targets are the subset's ensemble ({@link #kdTargets()}).
+     */
+    public TeacherOutputs select(java.util.List<String> teachers) {
+        java.util.List<String> all = members().stream().map(TeacherOutputs::name).toList();
+        if (!isEnsemble() || teachers.isEmpty() || new java.util.HashSet<>(teachers).equals(new java.util.HashSet<>(all))) {
+            return this;
+        }
+        if (teachers.size() == 1) {
+            return member(teachers.get(0));
+        }
+        teachers.forEach(this::member);
+        return new TeacherOutputs(name + teachers, manifest, "", java.util.List.copyOf(teachers));
+    }
+
+    /**
+     * The labels of a KD head: the stored logits, except for a subset of an ensemble, whose members'
+     * logits are combined per row into the subset's ensemble (log of the mean softmax probability).
+     */
+    public LabelSource kdTargets() {
+        if (selected == null) {
+            return logits();
+        }
+        java.util.List<LabelSource.TeacherColumn> columns = members().stream().map(TeacherOutputs::logits).toList();
+        for (LabelSource.TeacherColumn c : columns) {
+            if (c.masked()) {
+                throw new BadInputException("teacher outputs " + name + ": an ensemble of a subset of teachers needs dense logits, but '"
+                        + c.column() + "' is stored " + c.encoding().manifestName() + "; use all teachers or one, or precompute dense logits");
+            }
+        }
+        return new LabelSource.EnsembleLogits(columns);
     }
 
     /**
@@ -35,6 +74,10 @@ public record TeacherOutputs(String name, Manifest manifest, String prefix) {
      * {@link TopKEncoding} column: their heads get a label mask (see {@link LabelSource.TeacherColumn}).
      */
     public LabelSource.TeacherColumn logits() {
+        if (selected != null) {
+            throw new BadInputException("teacher outputs " + name + " are a subset of an ensemble: they have no one stored logits column;"
+                    + " read kdTargets() or each member's logits");
+        }
         return column(manifest.column(prefix + TeacherOutputsTable.LOGITS));
     }
 
@@ -50,14 +93,17 @@ public record TeacherOutputs(String name, Manifest manifest, String prefix) {
         java.util.List<TeacherOutputs> views = new java.util.ArrayList<>();
         for (Object m : list) {
             java.util.Map<?, ?> member = (java.util.Map<?, ?>) m;
-            views.add(new TeacherOutputs(String.valueOf(member.get("name")), manifest, String.valueOf(member.get("prefix"))));
+            String teacher = String.valueOf(member.get("name"));
+            if (selected == null || selected.contains(teacher)) {
+                views.add(new TeacherOutputs(teacher, manifest, String.valueOf(member.get("prefix"))));
+            }
         }
         return views;
     }
 
     /** Whether this is an ensemble table's own view (its members' columns sit beside the ensemble logits). */
     public boolean isEnsemble() {
-        return members().size() > 1 || (manifest != null && prefix.isEmpty() && manifest.property(MEMBERS) != null);
+        return manifest != null && prefix.isEmpty() && manifest.property(MEMBERS) != null;
     }
 
     /** One member by teacher name; an unknown name is a one-line error listing the members. */

@@ -30,6 +30,11 @@ public record ColumnSpec(String name, String type, String encoding, List<Integer
         return new ColumnSpec(name, type, null, null, null, null, description);
     }
 
+    /** The same column under another name, its description prefixed (an ensemble member's copy of a column). */
+    public ColumnSpec renamed(String newName, String descriptionPrefix) {
+        return new ColumnSpec(newName, type, encoding, shape, layout, tap, descriptionPrefix + description, transform, channels);
+    }
+
     public int elementCount() {
         int n = 1;
         for (int d : shape) {

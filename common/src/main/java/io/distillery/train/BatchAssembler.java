@@ -136,6 +136,14 @@ public final class BatchAssembler implements Serializable {
                         + " outside 0.." + (width - 1));
             }
             dst[n * width + label] = 1f;
+        } else if (source instanceof LabelSource.EnsembleLogits ensemble) {
+            float[] member = new float[width];
+            double[] mean = new double[width];
+            for (LabelSource.TeacherColumn column : ensemble.members()) {
+                fill(column, row, member, null, 0);
+                io.distillery.tensor.Probabilities.addSoftmax(member, 0, mean, 1.0 / ensemble.members().size());
+            }
+            io.distillery.tensor.Probabilities.writeLog(mean, dst, n * width);
         } else if (source instanceof LabelSource.TeacherColumn column) {
             byte[] bytes = row.getAs(column.column());
             int from = n * width;

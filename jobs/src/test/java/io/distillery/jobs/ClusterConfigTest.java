@@ -56,9 +56,13 @@ class ClusterConfigTest {
         try (var list = Files.list(ROOT.resolve("cluster-config/pipelines"))) {
             files = list.filter(p -> p.getFileName().toString().startsWith("method-")).sorted().toList();
         }
-        assertEquals(4, files.size(), files.toString());
+        int singleTeacher = 0;
         for (Path f : files) {
             PipelineConfig c = ConfigLoader.load(f.toFile(), null, List.of());
+            if (c.ensemble()) {
+                continue; // ensemble pipelines: EnsembleConfigTest
+            }
+            singleTeacher++;
             List<ColumnSpec> columns = new ArrayList<>(List.of(
                     new ColumnSpec(TeacherOutputsTable.LOGITS, "binary", "float32-le", List.of(10), "K", null, "logits")));
             for (TapSpec tap : TapSpec.parseAll("precompute.taps", c.precompute().taps())) {
@@ -78,6 +82,7 @@ class ClusterConfigTest {
             assertTrue(graph.outputs().size() > 2, f + ": " + graph.outputs());
             assertTrue(c.distill().kdWeight() > 0, f + " composes with KD");
         }
+        assertTrue(singleTeacher >= 4, files.toString());
     }
 
     @Test

@@ -18,7 +18,7 @@ public final class ComparisonTable {
         b.append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
         MethodComparison.RowResult alone = r.rows().stream().filter(x -> x.id().equals("student-alone")).findFirst().orElse(null);
         for (MethodComparison.RowResult row : r.rows()) {
-            boolean teacher = row.id().equals("teacher");
+            boolean teacher = row.id().equals("teacher") || row.id().startsWith("teacher-") || row.id().equals("ensemble");
             var s = row.seeds();
             String delta = alone == null || teacher || row == alone ? "" : String.format(Locale.ROOT, "%+.2f", 100 * (row.testAccuracyMean() - alone.testAccuracyMean()));
             b.append(String.format(Locale.ROOT, "| %s | %.2f%s | %s | %s | %s | %s | %,d | %s |%n",

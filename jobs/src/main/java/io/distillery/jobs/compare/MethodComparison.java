@@ -82,10 +82,7 @@ public final class MethodComparison {
         Map<String, Long> columnBytes = ParquetColumnBytes.of(spark.sparkContext().hadoopConfiguration(), ctx.layout().teacherOutputs());
         try {
             List<RowResult> rows = new ArrayList<>();
-            Manifest teacher = ctx.require(ctx.layout().teacher(), "teacher");
-            double teacherAccuracy = testAccuracy(ctx, ctx.layout().teacher(), test, shape, classes);
-            rows.add(RowResult.of("teacher (" + base.teacher().name() + ")", "teacher", "-", List.of(new SeedResult(0, teacherAccuracy, 0, 0,
-                    Double.NaN, Double.NaN, Double.NaN, ((Number) teacher.properties().get("parameters")).longValue(), 0, List.of()))));
+            rows.addAll(teacherRows(ctx, base, test, shape, classes));
             for (ComparisonPlan.Row row : plan.rows()) {
                 List<SeedResult> seeds = new ArrayList<>();
                 String methods = "";
@@ -112,6 +109,33 @@ public final class MethodComparison {
         } finally {
             test.unpersist();
         }
+    }
+
+    /** One row per teacher (one "seed"), and with an ensemble one more for the ensemble as a classifier. */
+    private static List<RowResult> teacherRows(StageContext ctx, PipelineConfig base, Dataset<Row> test, ImageShape shape, int classes) {
+        List<RowResult> rows = new ArrayList<>();
+        List<String> names = base.ensemble() ? base.members().stream().map(PipelineConfig.TeacherSettings::name).toList()
+                : List.of(base.teacher().name());
+        List<byte[]> models = new ArrayList<>();
+        long parameters = 0;
+        for (String name : names) {
+            String dir = base.ensemble() ? ctx.layout().teacher(name) : ctx.layout().teacher();
+            Manifest teacher = ctx.require(dir, "teacher");
+            long p = ((Number) teacher.properties().get("parameters")).longValue();
+            parameters += p;
+            rows.add(RowResult.of("teacher (" + name + ")", base.ensemble() ? "teacher-" + name : "teacher", "-",
+                    List.of(new SeedResult(0, testAccuracy(ctx, dir, test, shape, classes), 0, 0, Double.NaN, Double.NaN, Double.NaN, p, 0, List.of()))));
+            if (base.ensemble()) {
+                models.add(ctx.storage().readBytes(Storage.join(dir, Models.MODEL_FILE)));
+            }
+        }
+        if (base.ensemble()) {
+            double accuracy = SparkRuntime.described(ctx.spark(), "compare: the ensemble on the test split",
+                    () -> GraphEvaluator.accuracy(ctx.sc(), models, test, shape, classes, 256)).value();
+            rows.add(RowResult.of("ensemble of " + names.size() + " (mean softmax)", "ensemble", "-",
+                    List.of(new SeedResult(0, accuracy, 0, 0, Double.NaN, Double.NaN, Double.NaN, parameters, 0, List.of()))));
+        }
+        return rows;
     }
 
     /** The pipeline config with a row's overrides, its seed, and a student name of its own. */

@@ -22,6 +22,9 @@ public record Report(String dataset, String examplesHash, List<ModelResult> mode
                               Map<Integer, Double> imagesPerSecond, int threads, int epochs, double trainSeconds, Object methods) {
     }
 
+    /** Role of an ensemble's row: its members' mean softmax, evaluated as one classifier. */
+    public static final String ENSEMBLE = "ensemble";
+
     public static Report of(Manifest examples, PipelineConfig config, List<ModelResult> models) {
         return new Report((String) examples.properties().get("dataset"), examples.contentHash(), models, compare(models),
                 config.render(), BuildInfo.version(), Instant.now().toString());
@@ -33,7 +36,8 @@ public record Report(String dataset, String examplesHash, List<ModelResult> mode
 
     private static Map<String, Object> compare(List<ModelResult> models) {
         Map<String, Object> c = new LinkedHashMap<>();
-        ModelResult teacher = find(models, "teacher");
+        // With an ensemble the student is compared with the ensemble it learnt from (the members have rows too).
+        ModelResult teacher = find(models, ENSEMBLE) != null ? find(models, ENSEMBLE) : find(models, "teacher");
         ModelResult student = find(models, "student");
         ModelResult baseline = find(models, "baseline");
         if (teacher != null && student != null) {

@@ -51,7 +51,7 @@ public final class ReportWriter {
             b.append(String.format("| %s | %s | %.2f%% | %,d | %,d |", m.role(), m.name(), 100 * m.testAccuracy(), m.parameters(), m.modelBytes()));
             batches.forEach(x -> b.append(String.format(" %,.0f |", m.imagesPerSecond().getOrDefault(x, Double.NaN))));
             // A model with no training curve was imported (the demo's shipped teacher), not trained in this run.
-            b.append(m.epochs() == 0 ? " imported | – |\n" : String.format(" %d | %.0f |%n", m.epochs(), m.trainSeconds()));
+            b.append(m.role().equals(Report.ENSEMBLE) ? " – | – |\n" : m.epochs() == 0 ? " imported | – |\n" : String.format(" %d | %.0f |%n", m.epochs(), m.trainSeconds()));
         }
         b.append('\n');
         Map<String, Object> c = r.comparison();

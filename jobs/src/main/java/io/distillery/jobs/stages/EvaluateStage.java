@@ -44,6 +44,7 @@ import static org.apache.spark.sql.functions.col;
 public final class EvaluateStage {
     private static final Logger log = LoggerFactory.getLogger(EvaluateStage.class);
     static final String REPORT = "report.json";
+    private static final String TEACHER = "teacher";
 
     private EvaluateStage() {
     }
@@ -51,16 +52,21 @@ public final class EvaluateStage {
     public static Report run(StageContext ctx) {
         long start = System.nanoTime();
         Manifest examples = ctx.require(ctx.layout().examples(), "prep");
+        // Keyed by role; an ensemble has one "teacher:NAME" per member (role "teacher" in the report).
         Map<String, String> dirs = new LinkedHashMap<>();
-        dirs.put("teacher", ctx.layout().teacher());
+        if (ctx.config().ensemble()) {
+            ctx.config().members().forEach(t -> dirs.put(TEACHER + ":" + t.name(), ctx.layout().teacher(t.name())));
+        } else {
+            dirs.put(TEACHER, ctx.layout().teacher());
+        }
         dirs.put("student", ctx.layout().student());
         dirs.put("baseline", ctx.layout().baseline());
         Map<String, Manifest> models = new LinkedHashMap<>();
         Map<String, String> inputs = new LinkedHashMap<>();
         inputs.put("examples", examples.contentHash());
         for (var entry : dirs.entrySet()) {
-            String stage = switch (entry.getKey()) {
-                case "teacher" -> "teacher";
+            String stage = switch (role(entry.getKey())) {
+                case TEACHER -> "teacher";
                 case "student" -> "distill";
                 default -> "distill --baseline";
             };
@@ -68,7 +74,7 @@ public final class EvaluateStage {
             models.put(entry.getKey(), m);
             inputs.put(entry.getKey(), m.contentHash());
         }
-        if (PrecomputeStage.isOnnx(models.get("teacher"))) {
+        if (models.containsKey(TEACHER) && PrecomputeStage.isOnnx(models.get(TEACHER))) {
             inputs.put("teacher_onnx_input", ctx.config().section("teacher.onnx"));
         }
         Provenance provenance = Provenance.of("evaluate", ctx.config().section("evaluate"), inputs);
@@ -101,11 +107,13 @@ public final class EvaluateStage {
         INDArray speedImages = speedImages(test, shape, e.speedImages());
         int threads = Nd4jRuntime.threads();
         List<Report.ModelResult> results = new ArrayList<>();
+        List<byte[]> members = new ArrayList<>();
         for (var entry : dirs.entrySet()) {
-            String role = entry.getKey();
+            String key = entry.getKey();
+            String role = role(key);
             String dir = entry.getValue();
-            if (PrecomputeStage.isOnnx(manifests.get(role))) {
-                results.add(evaluateOnnx(ctx, role, dir, manifests.get(role), test, shape, e, threads));
+            if (PrecomputeStage.isOnnx(manifests.get(key))) {
+                results.add(evaluateOnnx(ctx, role, dir, manifests.get(key), test, shape, e, threads));
                 continue;
             }
             String modelPath = Storage.join(dir, Models.MODEL_FILE);
@@ -120,9 +128,22 @@ public final class EvaluateStage {
             List<EpochMetrics> metrics = Checkpoints.readMetrics(ctx.storage(), dir);
             results.add(new Report.ModelResult(role, dir.substring(dir.lastIndexOf('/') + 1), acc.value(), acc.total(), graph.numParams(),
                     bytes.length, speed, threads, metrics.size(), metrics.stream().mapToDouble(EpochMetrics::seconds).sum(),
-                    manifests.get(role).properties().get("methods")));
-            log.info("evaluate: {} test accuracy {} on {} images, {} parameters, {} images/s by batch size", role,
+                    manifests.get(key).properties().get("methods")));
+            log.info("evaluate: {} test accuracy {} on {} images, {} parameters, {} images/s by batch size", key,
                     String.format("%.4f", acc.value()), acc.total(), graph.numParams(), speed);
+            if (!key.equals(role)) {
+                members.add(bytes);
+            }
+        }
+        if (members.size() > 1) {
+            GraphEvaluator.Accuracy acc = SparkRuntime.described(ctx.spark(), "evaluate: the ensemble of " + members.size() + " teachers on the test split",
+                    () -> GraphEvaluator.accuracy(ctx.sc(), members, test, shape, classes, 256));
+            long params = results.stream().filter(r -> r.role().equals(TEACHER)).mapToLong(Report.ModelResult::parameters).sum();
+            long fileBytes = results.stream().filter(r -> r.role().equals(TEACHER)).mapToLong(Report.ModelResult::modelBytes).sum();
+            results.add(0, new Report.ModelResult(Report.ENSEMBLE, ctx.config().teacher().name(), acc.value(), acc.total(), params, fileBytes,
+                    Map.of(), threads, 0, 0.0, "mean of the members' softmax probabilities"));
+            log.info("evaluate: ensemble test accuracy {} on {} images ({} teachers, {} parameters)", String.format("%.4f", acc.value()),
+                    acc.total(), members.size(), params);
         }
         return Report.of(examples, ctx.config(), results);
     }
@@ -161,6 +182,11 @@ public final class EvaluateStage {
         OnnxTeacher teacher = new OnnxTeacher(graph.inputName(), shape, ctx.config().teacher().onnx());
         return SparkRuntime.described(ctx.spark(), description,
                 () -> OnnxTeacherInference.accuracy(ctx.sc(), onnxBytes, teacher, shape.pixelCount(), logits, test, 256));
+    }
+
+    /** The report role of a {@code dirs} key: "teacher:NAME" is a teacher. */
+    private static String role(String key) {
+        return key.startsWith(TEACHER + ":") ? TEACHER : key;
     }
 
     private static Map<String, List<EpochMetrics>> curves(StageContext ctx, Map<String, String> dirs) {

@@ -55,11 +55,32 @@ public final class PrecomputeStage {
     private PrecomputeStage() {
     }
 
+    /** Which model to run and where its outputs go: the configured teacher, or (sequential FEED) a trained student. */
+    record Source(String name, String modelDir, String outputDir, List<String> taps) {
+    }
+
     public static Manifest run(StageContext ctx) {
+        if (ctx.config().ensemble()) {
+            return EnsemblePrecompute.run(ctx);
+        }
+        return run(ctx, new Source(ctx.config().teacher().name(), ctx.layout().teacher(), ctx.layout().teacherOutputs(),
+                ctx.config().precompute().taps()));
+    }
+
+    /**
+     * Precompute with a trained student as the teacher (sequential FEED: each generation teaches the
+     * next): its logits and {@code taps} into {@code outputDir}, other precompute settings as configured.
+     */
+    public static Manifest runModel(StageContext ctx, String name, String modelDir, String outputDir, List<String> taps) {
+        return run(ctx, new Source(name, modelDir, outputDir, taps));
+    }
+
+    private static Manifest run(StageContext ctx, Source source) {
         long start = System.nanoTime();
         PrecomputeSettings p = ctx.config().precompute();
+        p = new PrecomputeSettings(source.taps(), p.tapEncoding(), p.logitsEncoding(), p.batchSize(), p.splits());
         Manifest examples = ctx.require(ctx.layout().examples(), "prep");
-        Manifest teacher = ctx.require(ctx.layout().teacher(), "teacher");
+        Manifest teacher = ctx.require(source.modelDir(), "teacher");
         TensorEncoding tapEncoding = p.parsedTapEncoding();
         ColumnEncoding logitsEncoding = p.parsedLogitsEncoding();
         Map<String, String> inputs = new LinkedHashMap<>(Map.of("examples", examples.contentHash(), "teacher", teacher.contentHash()));
@@ -67,15 +88,17 @@ public final class PrecomputeStage {
             // How images are fed to an ONNX teacher changes its outputs: rerun when it changes.
             inputs.put("teacher_onnx_input", ctx.config().section("teacher.onnx"));
         }
-        Provenance provenance = Provenance.of("precompute", ctx.config().section("precompute"), inputs);
-        String output = ctx.layout().teacherOutputs();
+        // The configured precompute section, as tables written before sequential FEED recorded it; a student's own taps otherwise.
+        String settings = source.taps().equals(ctx.config().precompute().taps()) ? ctx.config().section("precompute") : io.distillery.table.Json.line(p);
+        Provenance provenance = Provenance.of("precompute", settings, inputs);
+        String output = source.outputDir();
         StagedOutput out = StagedOutput.open(ctx.storage(), output, provenance, ctx.force(), false);
         if (out.upToDate()) {
             log.info("precompute: {} is up to date (same teacher, examples and config), skipping", output);
             return Manifest.read(ctx.storage(), output);
         }
         try {
-            Manifest manifest = write(ctx, p, examples, teacher, tapEncoding, logitsEncoding, out);
+            Manifest manifest = write(ctx, source, p, examples, teacher, tapEncoding, logitsEncoding, out);
             out.commit(manifest);
             log.info("precompute: wrote {} rows ({} taps) to {} in {} s", manifest.rows(), p.taps().size(), output,
                     String.format("%.1f", (System.nanoTime() - start) / 1e9));
@@ -88,7 +111,7 @@ public final class PrecomputeStage {
         }
     }
 
-    private static Manifest write(StageContext ctx, PrecomputeSettings p, Manifest examples, Manifest teacher,
+    private static Manifest write(StageContext ctx, Source source, PrecomputeSettings p, Manifest examples, Manifest teacher,
                                   TensorEncoding tapEncoding, ColumnEncoding logitsEncoding, StagedOutput out) {
         ImageShape shape = ExamplesTable.shape(examples);
         List<TapSpec> specs = TapSpec.parseAll("precompute.taps", p.taps());
@@ -101,20 +124,20 @@ public final class PrecomputeStage {
         OnnxTeacher onnxTeacher = null;
         String onnxLogits = null;
         if (onnx) {
-            byte[] stored = ctx.storage().readBytes(Storage.join(ctx.layout().teacher(), OnnxTeacher.MODEL_FILE));
-            OnnxGraph graph = OnnxGraph.parse(stored, ctx.config().teacher().name());
+            byte[] stored = ctx.storage().readBytes(Storage.join(source.modelDir(), OnnxTeacher.MODEL_FILE));
+            OnnxGraph graph = OnnxGraph.parse(stored, source.name());
             prunings = new LinkedHashMap<>();
-            taps = resolveOnnxTaps(graph, specs, ctx.config().teacher().name(), prunings);
-            onnxLogits = TeacherStage.logitsOutput(graph, ctx.config().teacher().onnx().logitsOutput(), ctx.config().teacher().name());
+            taps = resolveOnnxTaps(graph, specs, source.name(), prunings);
+            onnxLogits = TeacherStage.logitsOutput(graph, ctx.config().teacher().onnx().logitsOutput(), source.name());
             onnxTeacher = new OnnxTeacher(graph.inputName(), shape, ctx.config().teacher().onnx());
             // ORT fetches graph outputs only: expose every tapped value as one.
             modelBytes = graph.withOutputs(OnnxTeacherInference.fetched(onnxLogits, taps));
             logitsLayer = true;
             shapes = probeOnnxShapes(modelBytes, onnxTeacher, shape, taps, onnxLogits, prunings);
         } else {
-            modelBytes = ctx.storage().readBytes(Storage.join(ctx.layout().teacher(), Models.MODEL_FILE));
+            modelBytes = ctx.storage().readBytes(Storage.join(source.modelDir(), Models.MODEL_FILE));
             ComputationGraph graph = Models.fromBytes(modelBytes, false);
-            prunings = resolveTaps(graph, specs, ctx.config().teacher().name());
+            prunings = resolveTaps(graph, specs, source.name());
             taps = specs.stream()
                     .map(s -> new TeacherInference.Tap(s, prunings.containsKey(s.toString()) ? prunings.get(s.toString()).kept() : null)).toList();
             logitsLayer = graph.getConfiguration().getVertices().containsKey(ModelZoo.LOGITS);
@@ -125,7 +148,7 @@ public final class PrecomputeStage {
         if (logitsEncoding instanceof TopKEncoding topK && topK.k() > classes) {
             // The class count is known only now, from the teacher: the config check could only see k >= 1.
             throw new BadInputException("config key 'precompute.logits-encoding' is '" + topK.configName() + "' but teacher "
-                    + ctx.config().teacher().name() + " has " + classes + " classes; K must be in 1.." + classes);
+                    + source.name() + " has " + classes + " classes; K must be in 1.." + classes);
         }
 
         Dataset<Row> rows = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).isin(p.splits().toArray()))
@@ -142,7 +165,7 @@ public final class PrecomputeStage {
                     p.batchSize());
             outputs = rows.javaRDD().mapPartitions(inference::apply);
         }
-        SparkRuntime.described(ctx.spark(), "precompute: teacher " + ctx.config().teacher().name() + " over " + expected + " examples", () -> {
+        SparkRuntime.described(ctx.spark(), "precompute: teacher " + source.name() + " over " + expected + " examples", () -> {
             ctx.spark().createDataFrame(outputs, TeacherOutputsTable.schemaOf(taps.stream().map(TeacherInference.Tap::spec).toList())).write()
                     .option("maxRecordsPerFile", ctx.config().data().shardRows()).mode("append").parquet(out.staging());
             return null;
@@ -169,7 +192,7 @@ public final class PrecomputeStage {
             columns.add(tapColumn(tap, tapEncoding, shapes.get(tap.spec().toString()), prunings.get(tap.spec().toString())));
         }
         Map<String, Object> properties = new LinkedHashMap<>();
-        properties.put("teacher", ctx.config().teacher().name());
+        properties.put("teacher", source.name());
         properties.put("teacher_hash", teacher.contentHash());
         properties.put("dataset_hash", examples.contentHash());
         properties.put("splits", p.splits());
@@ -267,7 +290,7 @@ public final class PrecomputeStage {
     }
 
     /** Shapes of one example's logits and stored taps (keyed by spec string), from one blank image. */
-    private static Map<String, long[]> probeShapes(ComputationGraph graph, ImageShape shape, List<TeacherInference.Tap> taps,
+    static Map<String, long[]> probeShapes(ComputationGraph graph, ImageShape shape, List<TeacherInference.Tap> taps,
                                                    Map<String, ChannelPruning.Selection> prunings, boolean logitsLayer) {
         Map<String, INDArray> acts = graph.feedForward(Nd4j.zeros(1, shape.channels(), shape.height(), shape.width()), false);
         Map<String, long[]> shapes = new LinkedHashMap<>();
@@ -289,14 +312,14 @@ public final class PrecomputeStage {
         return Arrays.copyOfRange(s, 1, s.length);
     }
 
-    private static ColumnSpec tensorColumn(String name, ColumnEncoding enc, long[] shape, String tap, String description) {
+    static ColumnSpec tensorColumn(String name, ColumnEncoding enc, long[] shape, String tap, String description) {
         List<Integer> dims = Arrays.stream(shape).mapToObj(d -> (int) d).toList();
         String layout = dims.size() == 3 ? "CHW" : dims.size() == 1 ? "K" : null;
         return new ColumnSpec(name, "binary", enc.manifestName(), dims, layout, tap, description);
     }
 
     /** The manifest column of a stored tap: source layer in {@code tap}, transform and (pruning) kept channels beside it. */
-    private static ColumnSpec tapColumn(TeacherInference.Tap tap, TensorEncoding enc, long[] shape, ChannelPruning.Selection pruning) {
+    static ColumnSpec tapColumn(TeacherInference.Tap tap, TensorEncoding enc, long[] shape, ChannelPruning.Selection pruning) {
         TapSpec spec = tap.spec();
         List<Integer> dims = Arrays.stream(shape).mapToObj(d -> (int) d).toList();
         String layer = spec.layer();

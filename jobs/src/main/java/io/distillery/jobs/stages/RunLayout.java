@@ -7,8 +7,8 @@ import io.distillery.runtime.Storage;
  * Where each stage writes inside a run directory:
  * <pre>
  * examples/                   examples table
- * teachers/NAME/              model.zip, metrics.jsonl, checkpoints/
- * teacher-outputs/NAME/       teacher outputs table
+ * teachers/NAME/              model.zip, metrics.jsonl, checkpoints/ (one per ensemble member)
+ * teacher-outputs/NAME/       teacher outputs table (an ensemble's: NAME = teacher.name)
  * students/NAME/              distilled student
  * students/NAME-baseline/     the same architecture trained on labels alone
  * reports/                    report.json, report.md, *.png
@@ -29,8 +29,23 @@ public record RunLayout(String root, String teacherName, String studentName) {
         return Storage.join(root, "teachers", teacherName);
     }
 
+    /** An ensemble member's model directory (the single teacher's, for its own name). */
+    public String teacher(String name) {
+        return Storage.join(root, "teachers", name);
+    }
+
     public String teacherOutputs() {
         return Storage.join(root, "teacher-outputs", teacherName);
+    }
+
+    /** Another model's directory under students/ (a sequential FEED generation). */
+    public String student(String name) {
+        return Storage.join(root, "students", name);
+    }
+
+    /** Another model's outputs table under teacher-outputs/ (a sequential FEED generation as the next one's teacher). */
+    public String teacherOutputs(String name) {
+        return Storage.join(root, "teacher-outputs", name);
     }
 
     public String student() {

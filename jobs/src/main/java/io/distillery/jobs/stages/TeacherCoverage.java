@@ -48,11 +48,7 @@ final class TeacherCoverage {
             return null;
         });
         List<LabelSource.TeacherColumn> columns = new ArrayList<>();
-        labels.forEach(l -> {
-            if (l instanceof LabelSource.TeacherColumn c) {
-                columns.add(c);
-            }
-        });
+        labels.forEach(l -> l.teacherColumns().stream().filter(c -> !columns.contains(c)).forEach(columns::add));
         String problem = SparkRuntime.described(ctx.spark(), "distill: check teacher outputs are finite", () ->
                 joinedTrain.javaRDD().mapPartitions((Iterator<Row> rows) -> {
                     List<String> found = new ArrayList<>();

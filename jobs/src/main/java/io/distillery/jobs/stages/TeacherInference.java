@@ -137,25 +137,35 @@ final class TeacherInference implements Serializable {
     }
 
     private List<Row> runBatch(ComputationGraph graph, Iterator<Row> rows) {
-        int pixels = shape.pixelCount();
-        float[] features = new float[batchSize * pixels];
-        long[] ids = new long[batchSize];
-        int n = 0;
-        while (n < batchSize && rows.hasNext()) {
-            Row r = rows.next();
-            ids[n] = r.getLong(0);
-            ExamplesTable.toChw(r.getAs(ExamplesTable.IMAGE), shape, features, n * pixels);
-            n++;
-        }
-        INDArray input = Nd4j.create(n == batchSize ? features : java.util.Arrays.copyOf(features, n * pixels),
-                new long[]{n, shape.channels(), shape.height(), shape.width()}, 'c');
-        Map<String, INDArray> acts = graph.feedForward(input, false);
+        Batch batch = Batch.read(rows, shape, batchSize);
+        Map<String, INDArray> acts = graph.feedForward(batch.input(), false);
         List<float[]> columns = new ArrayList<>();
         columns.add(flat(logits(graph, acts, logitsLayer)));
         for (Tap tap : taps) {
             columns.add(flat(transform(tap, acts.get(tap.spec().layer()))));
         }
-        return rows(ids, n, columns, taps, logitsEncoding, tapEncoding);
+        return rows(batch.ids(), batch.n(), columns, taps, logitsEncoding, tapEncoding);
+    }
+
+    /** Up to {@code batchSize} examples read from (id, image, ...) rows: their ids, the NCHW input in [0, 1] and the rows themselves. */
+    record Batch(long[] ids, int n, INDArray input, List<Row> rows) {
+        static Batch read(Iterator<Row> rows, ImageShape shape, int batchSize) {
+            int pixels = shape.pixelCount();
+            float[] features = new float[batchSize * pixels];
+            long[] ids = new long[batchSize];
+            List<Row> read = new ArrayList<>(batchSize);
+            int n = 0;
+            while (n < batchSize && rows.hasNext()) {
+                Row r = rows.next();
+                ids[n] = r.getLong(0);
+                ExamplesTable.toChw(r.getAs(ExamplesTable.IMAGE), shape, features, n * pixels);
+                read.add(r);
+                n++;
+            }
+            INDArray input = Nd4j.create(n == batchSize ? features : Arrays.copyOf(features, n * pixels),
+                    new long[]{n, shape.channels(), shape.height(), shape.width()}, 'c');
+            return new Batch(ids, n, input, read);
+        }
     }
 
     /**
@@ -164,6 +174,20 @@ final class TeacherInference implements Serializable {
      */
     static List<Row> rows(long[] ids, int n, List<float[]> columns, List<Tap> taps, ColumnEncoding logitsEncoding,
                           ColumnEncoding tapEncoding) {
+        List<String> what = new ArrayList<>(List.of("logits"));
+        List<ColumnEncoding> encodings = new ArrayList<>(List.of(logitsEncoding));
+        for (Tap tap : taps) {
+            what.add("tap '" + tap.spec() + "'");
+            encodings.add(tapEncoding);
+        }
+        return rows(ids, n, columns, what, encodings);
+    }
+
+    /**
+     * Output rows (id, view 0, then one encoded value per column) of a batch of {@code n} examples,
+     * from each column's values for the whole batch; {@code what} names each column in errors.
+     */
+    static List<Row> rows(long[] ids, int n, List<float[]> columns, List<String> what, List<ColumnEncoding> encodings) {
         List<Row> out = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
             Object[] values = new Object[2 + columns.size()];
@@ -174,19 +198,17 @@ final class TeacherInference implements Serializable {
                 int width = all.length / n;
                 int bad = TensorEncoding.firstNonFinite(all, i * width, (i + 1) * width);
                 if (bad >= 0) {
-                    String what = c == 0 ? "logits" : "tap '" + taps.get(c - 1).spec() + "'";
-                    throw new BadInputException("teacher produced " + all[bad] + " in " + what + " for id " + ids[i]
+                    throw new BadInputException("teacher produced " + all[bad] + " in " + what.get(c) + " for id " + ids[i]
                             + "; teacher outputs must be finite");
                 }
-                ColumnEncoding enc = c == 0 ? logitsEncoding : tapEncoding;
-                values[2 + c] = enc.encode(java.util.Arrays.copyOfRange(all, i * width, (i + 1) * width));
+                values[2 + c] = encodings.get(c).encode(Arrays.copyOfRange(all, i * width, (i + 1) * width));
             }
             out.add(RowFactory.create(values));
         }
         return out;
     }
 
-    private static float[] flat(INDArray a) {
+    static float[] flat(INDArray a) {
         return a.castTo(DataType.FLOAT).dup('c').data().asFloat();
     }
 }

@@ -33,17 +33,29 @@ public final class TeacherStage {
     private TeacherStage() {
     }
 
+    /** The teacher, or every ensemble member in {@code teachers/<name>/}; returns the last one's manifest. */
     public static Manifest run(StageContext ctx) {
-        TeacherSettings t = ctx.config().teacher();
+        if (!ctx.config().ensemble()) {
+            return run(ctx, ctx.config().teacher(), ctx.layout().teacher());
+        }
+        Manifest last = null;
+        for (TeacherSettings member : ctx.config().members()) {
+            log.info("teacher: ensemble member {} of {}", member.name(), ctx.config().members().stream().map(TeacherSettings::name).toList());
+            last = run(ctx, member, ctx.layout().teacher(member.name()));
+        }
+        return last;
+    }
+
+    private static Manifest run(StageContext ctx, TeacherSettings t, String dir) {
         if (t.imported()) {
-            return importModel(ctx, t);
+            return importModel(ctx, t, dir);
         }
         int classes = ExamplesTable.classNames(ctx.require(ctx.layout().examples(), "prep")).size();
-        return TrainStage.run(ctx, new TrainStage.Job("teacher", t.name(), ctx.layout().teacher(), t.model(), t.train(),
+        return TrainStage.run(ctx, new TrainStage.Job("teacher", t.name(), dir, t.model(), t.train(),
                 StudentGraphs.labelsOnly(classes), null, Map.of()));
     }
 
-    static Manifest importModel(StageContext ctx, TeacherSettings t) {
+    static Manifest importModel(StageContext ctx, TeacherSettings t, String dir) {
         Storage storage = ctx.storage();
         Manifest examples = ctx.require(ctx.layout().examples(), "prep");
         byte[] bytes;
@@ -54,14 +66,14 @@ public final class TeacherStage {
         }
         String hash = "sha256:" + java.util.HexFormat.of().formatHex(sha256(bytes));
         if (t.importsOnnx()) {
-            return importOnnx(ctx, t, examples, bytes, hash);
+            return importOnnx(ctx, t, dir, examples, bytes, hash);
         }
         Provenance provenance = Provenance.of("teacher-import", Json.line(Map.of("import", t.importPath())),
                 Map.of("model", hash));
-        StagedOutput out = StagedOutput.open(storage, ctx.layout().teacher(), provenance, ctx.force(), false);
+        StagedOutput out = StagedOutput.open(storage, dir, provenance, ctx.force(), false);
         if (out.upToDate()) {
-            log.info("teacher: {} is up to date (same imported model), skipping", ctx.layout().teacher());
-            return Manifest.read(storage, ctx.layout().teacher());
+            log.info("teacher: {} is up to date (same imported model), skipping", dir);
+            return Manifest.read(storage, dir);
         }
         try {
             ComputationGraph graph = Models.read(storage, t.importPath(), false);
@@ -80,7 +92,7 @@ public final class TeacherStage {
             }
             Manifest manifest = new Manifest("model", Manifest.FORMAT_VERSION, 0, hash, List.of(), properties, provenance);
             out.commit(manifest);
-            log.info("teacher: imported {} ({} parameters) into {}", t.importPath(), graph.numParams(), ctx.layout().teacher());
+            log.info("teacher: imported {} ({} parameters) into {}", t.importPath(), graph.numParams(), dir);
             return manifest;
         } catch (RuntimeException e) {
             out.abandon();
@@ -93,16 +105,16 @@ public final class TeacherStage {
      * {@code teacher.onnx}, runs one blank image through ONNX Runtime, and stores the file as
      * {@code model.onnx} with a manifest of its facts (SHA-256, opset, producer, input, outputs).
      */
-    private static Manifest importOnnx(StageContext ctx, TeacherSettings t, Manifest examples, byte[] bytes, String hash) {
+    private static Manifest importOnnx(StageContext ctx, TeacherSettings t, String dir, Manifest examples, byte[] bytes, String hash) {
         Storage storage = ctx.storage();
         Map<String, Object> settings = new java.util.LinkedHashMap<>();
         settings.put("import", t.importPath());
-        settings.put("onnx", ctx.config().section("teacher.onnx"));
+        settings.put("onnx", t.onnx());
         Provenance provenance = Provenance.of("teacher-import", Json.line(settings), Map.of("model", hash));
-        StagedOutput out = StagedOutput.open(storage, ctx.layout().teacher(), provenance, ctx.force(), false);
+        StagedOutput out = StagedOutput.open(storage, dir, provenance, ctx.force(), false);
         if (out.upToDate()) {
-            log.info("teacher: {} is up to date (same imported model), skipping", ctx.layout().teacher());
-            return Manifest.read(storage, ctx.layout().teacher());
+            log.info("teacher: {} is up to date (same imported model), skipping", dir);
+            return Manifest.read(storage, dir);
         }
         try {
             OnnxGraph graph = OnnxGraph.parse(bytes, t.importPath());
@@ -143,7 +155,7 @@ public final class TeacherStage {
             Manifest manifest = new Manifest("model", Manifest.FORMAT_VERSION, 0, hash, List.of(), p, provenance);
             out.commit(manifest);
             log.info("teacher: imported ONNX model {} (opset {}, {} {}, input '{}' {}, outputs {}) into {}", t.importPath(), graph.opset(),
-                    graph.producerName(), graph.producerVersion(), graph.inputName(), graph.inputShapeText(), graph.outputNames(), ctx.layout().teacher());
+                    graph.producerName(), graph.producerVersion(), graph.inputName(), graph.inputShapeText(), graph.outputNames(), dir);
             return manifest;
         } catch (RuntimeException e) {
             out.abandon();

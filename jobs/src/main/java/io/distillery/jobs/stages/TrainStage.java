@@ -54,7 +54,18 @@ public final class TrainStage {
      */
     public record Job(String role, String name, String output, ModelSpec model, TrainSettings train,
                       List<DistillationMethod> methods, String teacherOutputsDir, Map<String, Object> describe,
-                      Map<String, List<Double>> schedule) {
+                      Map<String, List<Double>> schedule, List<String> teachers) {
+        /** @param teachers the ensemble members to learn from ({@link TeacherOutputs#select}); empty = the table as written */
+        public Job {
+            teachers = List.copyOf(teachers);
+        }
+
+        public Job(String role, String name, String output, ModelSpec model, TrainSettings train,
+                   List<DistillationMethod> methods, String teacherOutputsDir, Map<String, Object> describe,
+                   Map<String, List<Double>> schedule) {
+            this(role, name, output, model, train, methods, teacherOutputsDir, describe, schedule, List.of());
+        }
+
         public Job(String role, String name, String output, ModelSpec model, TrainSettings train,
                    List<DistillationMethod> methods, String teacherOutputsDir, Map<String, Object> describe) {
             this(role, name, output, model, train, methods, teacherOutputsDir, describe, Map.of());
@@ -73,8 +84,12 @@ public final class TrainStage {
         if (outputs != null) {
             inputs.put("teacher_outputs", outputs.contentHash());
         }
-        String configJson = Json.line(Map.of("model", job.model(), "train", job.train(), "methods", describeMethods(job),
+        Map<String, Object> config = new LinkedHashMap<>(Map.of("model", job.model(), "train", job.train(), "methods", describeMethods(job),
                 "schedule", job.schedule()));
+        if (!job.teachers().isEmpty()) {
+            config.put("teachers", job.teachers());
+        }
+        String configJson = Json.line(config);
         Provenance provenance = Provenance.of(job.role(), configJson, inputs);
         StagedOutput out = StagedOutput.open(ctx.storage(), job.output(), provenance, ctx.force(), ctx.resume());
         if (out.upToDate()) {
@@ -99,7 +114,8 @@ public final class TrainStage {
         ImageShape shape = ExamplesTable.shape(examples);
         List<String> classNames = ExamplesTable.classNames(examples);
         int classes = classNames.size();
-        TeacherOutputs teacher = outputs == null ? TeacherOutputs.none() : new TeacherOutputs(job.teacherOutputsDir(), outputs);
+        TeacherOutputs teacher = outputs == null ? TeacherOutputs.none()
+                : new TeacherOutputs(job.teacherOutputsDir(), outputs).select(job.teachers());
         DistillationGraph graphSpec = StudentGraphs.build(job.model(), shape, classes, job.train(), job.methods(), teacher);
         ComputationGraph graph = graphSpec.newGraph();
         HeadSchedule schedule = new HeadSchedule(StudentGraphs.schedule(job.methods(), graphSpec.outputs(), job.schedule()));
@@ -128,8 +144,8 @@ public final class TrainStage {
             Map<String, Object> properties = ModelFacts.of(job.model(), shape, classNames, deployed, ctx.storage().size(modelPath));
             properties.put("role", job.role());
             properties.put("methods", describeMethods(job));
-            properties.put("teacher_columns", teacherColumns.stream().filter(l -> l instanceof LabelSource.TeacherColumn)
-                    .map(l -> ((LabelSource.TeacherColumn) l).column()).distinct().toList());
+            properties.put("teacher_columns", teacherColumns.stream().flatMap(l -> l.teacherColumns().stream())
+                    .map(LabelSource.TeacherColumn::column).distinct().toList());
             properties.putAll(job.describe());
             properties.put("epochs", result.metrics().size());
             properties.put("train_seconds", result.metrics().stream().mapToDouble(m -> m.seconds()).sum());
@@ -161,8 +177,10 @@ public final class TrainStage {
         Dataset<Row> rows = examples;
         List<String> teacherColumns = new ArrayList<>();
         for (LabelSource l : labels) {
-            if (l instanceof LabelSource.TeacherColumn c && !teacherColumns.contains(c.column())) {
-                teacherColumns.add(c.column());
+            for (LabelSource.TeacherColumn c : l.teacherColumns()) {
+                if (!teacherColumns.contains(c.column())) {
+                    teacherColumns.add(c.column());
+                }
             }
         }
         if (!teacherColumns.isEmpty()) {
