@@ -151,12 +151,22 @@ public final class MethodSettings {
      */
     public record CdfkdMfs(boolean enabled, String variant, int noiseDim, int headers, double ensembleWeight, double headerWeight,
                            double generatorWeight, double bnWeight, double firstBnRatio, double reversalScale,
-                           double generatorLearningRate, int batchesPerEpoch, int attentionSamples) implements Serializable {
+                           double generatorLearningRate, int batchesPerEpoch, int attentionSamples, List<Integer> generatorWidths)
+            implements Serializable {
+        /** The card's generator widths (128, 64). */
+        public CdfkdMfs(boolean enabled, String variant, int noiseDim, int headers, double ensembleWeight, double headerWeight,
+                        double generatorWeight, double bnWeight, double firstBnRatio, double reversalScale,
+                        double generatorLearningRate, int batchesPerEpoch, int attentionSamples) {
+            this(enabled, variant, noiseDim, headers, ensembleWeight, headerWeight, generatorWeight, bnWeight, firstBnRatio, reversalScale,
+                    generatorLearningRate, batchesPerEpoch, attentionSamples, List.of(128, 64));
+        }
+
         public static CdfkdMfs from(Config c) {
             CdfkdMfs m = new CdfkdMfs(c.getBoolean("enabled"), c.getString("variant"), c.getInt("noise-dim"), c.getInt("headers"),
                     c.getDouble("ensemble-weight"), c.getDouble("header-weight"), c.getDouble("generator-weight"),
                     c.getDouble("bn-weight"), c.getDouble("first-bn-ratio"), c.getDouble("reversal-scale"),
-                    c.getDouble("generator-learning-rate"), c.getInt("batches-per-epoch"), c.getInt("attention-samples"));
+                    c.getDouble("generator-learning-rate"), c.getInt("batches-per-epoch"), c.getInt("attention-samples"),
+                    List.copyOf(c.getIntList("generator-widths")));
             m.validate();
             return m;
         }
@@ -176,6 +186,14 @@ public final class MethodSettings {
             Check.positive(w + "generator-learning-rate", generatorLearningRate);
             Check.atLeast(w + "batches-per-epoch", batchesPerEpoch, 1);
             Check.atLeast(w + "attention-samples", attentionSamples, 0);
+            if (attentionSamples > 0) {
+                throw new BadInputException("config key 'distill.cdfkd-mfs.attention-samples' is " + attentionSamples
+                        + ", but the attention step over the headers is not built yet; use 0 (the headers' mean)");
+            }
+            if (generatorWidths.size() != 2 || generatorWidths.stream().anyMatch(x -> x < 1)) {
+                throw new BadInputException("config key 'distill.cdfkd-mfs.generator-widths' must be two positive channel counts, got "
+                        + generatorWidths);
+            }
             if (headerWeight == 0 && generatorWeight > 0) {
                 throw new BadInputException("config: distill.cdfkd-mfs.generator-weight > 0 needs header-weight > 0 (the generator"
                         + " ascends the per-header discrepancy the student descends, through one loss)");
@@ -184,7 +202,7 @@ public final class MethodSettings {
 
         /** The reference defaults, disabled. */
         public static CdfkdMfs off() {
-            return new CdfkdMfs(false, RECONSTRUCTED_V0, 100, 0, 5.0, 1.0, 1.0, 0.1, 5.0, 0.2, 0.001, 100, 0);
+            return new CdfkdMfs(false, RECONSTRUCTED_V0, 100, 0, 5.0, 1.0, 1.0, 0.1, 5.0, 0.2, 0.001, 100, 0, List.of(128, 64));
         }
 
         /** Headers for {@code teachers} teachers: {@code headers}, or one per teacher when 0. */

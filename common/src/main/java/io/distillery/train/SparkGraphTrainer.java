@@ -51,16 +51,27 @@ public final class SparkGraphTrainer {
     private final TrainSettings settings;
     private final String label;
     private final HeadSchedule schedule;
+    private final java.util.function.ObjDoubleConsumer<ComputationGraph> learningRate;
 
     public SparkGraphTrainer(JavaSparkContext sc, TrainSettings settings, String label) {
         this(sc, settings, label, HeadSchedule.none());
     }
 
     public SparkGraphTrainer(JavaSparkContext sc, TrainSettings settings, String label, HeadSchedule schedule) {
+        this(sc, settings, label, schedule, ComputationGraph::setLearningRate);
+    }
+
+    /**
+     * @param learningRate sets an epoch's rate in the graph's layer configurations: every layer's by
+     *                     default; a graph with parts on rates of their own (a data-free generator) says how
+     */
+    public SparkGraphTrainer(JavaSparkContext sc, TrainSettings settings, String label, HeadSchedule schedule,
+                             java.util.function.ObjDoubleConsumer<ComputationGraph> learningRate) {
         this.sc = sc;
         this.settings = settings;
         this.label = label;
         this.schedule = schedule;
+        this.learningRate = learningRate;
     }
 
     public int workers() {
@@ -96,8 +107,8 @@ public final class SparkGraphTrainer {
             // each round. An epoch-based ISchedule cannot do this in DL4J 1.0.0-M2.1: workers rebuild the
             // graph from a clone of its configuration, and clone() drops the epoch count (they would stay
             // at epoch 0 forever); PolySchedule also grows as (1 + epoch/max) rather than decaying.
-            double learningRate = settings.learningRateAt(epoch);
-            graph.setLearningRate(learningRate);
+            double rate = settings.learningRateAt(epoch);
+            learningRate.accept(graph, rate);
             // Head weights travel the same way: in the loss functions of the layer configurations.
             schedule.apply(graph, epoch);
             if (!schedule.isEmpty()) {
@@ -114,7 +125,7 @@ public final class SparkGraphTrainer {
             conf.setEpochCount(epoch + 1);
             sc.setJobDescription(null);
             double seconds = (System.nanoTime() - start) / 1e9;
-            EpochResult result = new EpochResult(epoch + 1, seconds, learningRate, scoreSum / rounds, data.count(), rounds);
+            EpochResult result = new EpochResult(epoch + 1, seconds, rate, scoreSum / rounds, data.count(), rounds);
             log.debug("{} epoch {} trained in {} s", label, epoch + 1, seconds);
             listener.onEpoch(graph, result);
         }

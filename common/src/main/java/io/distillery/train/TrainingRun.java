@@ -32,6 +32,7 @@ public final class TrainingRun {
     private final Checkpoints checkpoints;
     private final HeadSchedule schedule;
     private final UnaryOperator<ComputationGraph> deployable;
+    private java.util.function.ObjDoubleConsumer<ComputationGraph> learningRate;
 
     public TrainingRun(JavaSparkContext sc, Storage storage, String outputDir, String label, TrainSettings settings) {
         this(sc, storage, outputDir, label, settings, HeadSchedule.none(), UnaryOperator.identity());
@@ -49,6 +50,13 @@ public final class TrainingRun {
         this.checkpoints = new Checkpoints(storage, outputDir);
         this.schedule = schedule;
         this.deployable = deployable;
+        this.learningRate = ComputationGraph::setLearningRate;
+    }
+
+    /** As above, with how an epoch's learning rate is set in the graph ({@link SparkGraphTrainer}). */
+    public TrainingRun withLearningRate(java.util.function.ObjDoubleConsumer<ComputationGraph> setter) {
+        this.learningRate = setter;
+        return this;
     }
 
     /** @param selectedEpoch the epoch whose weights {@code graph} holds */
@@ -83,7 +91,7 @@ public final class TrainingRun {
 
     private void train(ComputationGraph graph, TrainingBatches train, Dataset<Row> validation, ImageShape shape, int classes, int first,
                        List<EpochMetrics> metrics) {
-        SparkGraphTrainer trainer = new SparkGraphTrainer(sc, settings, label, schedule);
+        SparkGraphTrainer trainer = new SparkGraphTrainer(sc, settings, label, schedule, learningRate);
         log.info("{}: {} examples, {} epochs, {} workers x batch {}, {} averaging rounds per epoch", label, train.count(),
                 settings.epochs(), trainer.workers(), settings.batchSize(), trainer.rounds(train.count()));
         trainer.fit(graph, train, first, (g, r) -> {

@@ -16,8 +16,16 @@ import java.util.List;
  */
 public record ComparisonPlan(String title, List<Long> seeds, List<Row> rows) {
 
-    /** One row: a display name, a short id (directory names), and its overrides. */
-    public record Row(String name, String id, boolean baseline, List<String> sets) {
+    /** One row: a display name, a short id (directory names), its overrides, and its own seeds (empty: the plan's). */
+    public record Row(String name, String id, boolean baseline, List<String> sets, List<Long> seeds) {
+        public Row(String name, String id, boolean baseline, List<String> sets) {
+            this(name, id, baseline, sets, List.of());
+        }
+
+        /** The seeds this row runs: its own, else the plan's. */
+        public List<Long> seedsOr(List<Long> planSeeds) {
+            return seeds.isEmpty() ? planSeeds : seeds;
+        }
     }
 
     public static ComparisonPlan load(File file) {
@@ -36,7 +44,7 @@ public record ComparisonPlan(String title, List<Long> seeds, List<Row> rows) {
                     throw new BadInputException("comparison plan " + file + ": row id '" + id + "' appears twice");
                 }
                 rows.add(new Row(r.getString("name"), id, r.hasPath("baseline") && r.getBoolean("baseline"),
-                        r.hasPath("set") ? r.getStringList("set") : List.of()));
+                        r.hasPath("set") ? r.getStringList("set") : List.of(), r.hasPath("seeds") ? r.getLongList("seeds") : List.of()));
             }
             List<Long> seeds = c.getLongList("seeds");
             if (seeds.isEmpty() || rows.isEmpty()) {

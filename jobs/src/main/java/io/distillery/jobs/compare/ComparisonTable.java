@@ -23,7 +23,8 @@ public final class ComparisonTable {
             String delta = alone == null || teacher || row == alone ? "" : String.format(Locale.ROOT, "%+.2f", 100 * (row.testAccuracyMean() - alone.testAccuracyMean()));
             b.append(String.format(Locale.ROOT, "| %s | %.2f%s | %s | %s | %s | %s | %,d | %s |%n",
                     row.name(),
-                    100 * row.testAccuracyMean(), s.size() > 1 ? String.format(Locale.ROOT, " ± %.2f", 100 * row.testAccuracyStd()) : "",
+                    100 * row.testAccuracyMean(), (s.size() > 1 ? String.format(Locale.ROOT, " ± %.2f", 100 * row.testAccuracyStd()) : "")
+                            + (!teacher && s.size() != r.seeds().size() ? " (" + s.size() + " seeds)" : ""),
                     delta,
                     teacher ? "" : String.format(Locale.ROOT, "%.1f / %.0f", s.stream().mapToInt(MethodComparison.SeedResult::selectedEpoch).average().orElse(0),
                             s.stream().mapToInt(MethodComparison.SeedResult::epochs).average().orElse(0)),

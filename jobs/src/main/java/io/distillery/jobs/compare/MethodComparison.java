@@ -86,7 +86,7 @@ public final class MethodComparison {
             for (ComparisonPlan.Row row : plan.rows()) {
                 List<SeedResult> seeds = new ArrayList<>();
                 String methods = "";
-                for (long seed : plan.seeds()) {
+                for (long seed : row.seedsOr(plan.seeds())) {
                     StageContext rowCtx = StageContext.of(spark, rowConfig(pipelineFile, sets, row, seed), false, false);
                     log.info("compare: row '{}' seed {}", row.name(), seed);
                     Manifest m = row.baseline() ? Pipeline.baseline(rowCtx) : Pipeline.student(rowCtx);

@@ -24,7 +24,10 @@ public final class Pipeline {
     public static Report all(StageContext ctx) {
         PrepJob.run(ctx.spark(), ctx.storage(), ctx.config(), ctx.layout().examples(), ctx.force());
         TeacherStage.run(ctx);
-        PrecomputeStage.run(ctx);
+        if (!ctx.config().distill().cdfkdMfs().enabled()) {
+            // Data-free distillation runs the teachers inside its graph: nothing to precompute.
+            PrecomputeStage.run(ctx);
+        }
         student(ctx);
         baseline(ctx);
         return EvaluateStage.run(ctx);
@@ -37,6 +40,9 @@ public final class Pipeline {
      */
     public static Manifest student(StageContext ctx) {
         PipelineConfig c = ctx.config();
+        if (c.distill().cdfkdMfs().enabled()) {
+            return DataFreeStage.run(ctx);
+        }
         int classes = classes(ctx);
         Map<String, Object> describe = new java.util.LinkedHashMap<>(Map.of("teacher", c.teacher().name()));
         List<String> teachers = c.ensemble() ? c.distillTeachers() : List.of();

@@ -138,32 +138,45 @@ public final class TrainStage {
             RowBatches batches = new RowBatches(train, count, assembler, job.train().seed());
             TrainingRun.Result result = new TrainingRun(ctx.sc(), ctx.storage(), out.staging(), job.role() + " " + job.name(), job.train(),
                     schedule, StudentGraphs::deployable).run(graph, batches, validation, shape, classes, ctx.resume() && out.resuming());
-            ComputationGraph deployed = StudentGraphs.deployable(result.graph());
-            String modelPath = Storage.join(out.staging(), Models.MODEL_FILE);
-            Models.write(ctx.storage(), modelPath, deployed, false);
-            Map<String, Object> properties = ModelFacts.of(job.model(), shape, classNames, deployed, ctx.storage().size(modelPath));
-            properties.put("role", job.role());
+            Map<String, Object> properties = new LinkedHashMap<>();
             properties.put("methods", describeMethods(job));
             properties.put("teacher_columns", teacherColumns.stream().flatMap(l -> l.teacherColumns().stream())
                     .map(LabelSource.TeacherColumn::column).distinct().toList());
             properties.putAll(job.describe());
-            properties.put("epochs", result.metrics().size());
-            properties.put("train_seconds", result.metrics().stream().mapToDouble(m -> m.seconds()).sum());
-            properties.put("selected_epoch", result.selectedEpoch());
-            properties.put("validation_accuracy", result.metrics().stream().filter(m -> m.epoch() == result.selectedEpoch())
-                    .map(m -> m.validationAccuracy()).findFirst().orElse(null));
-            properties.put("model_sha256", ctx.storage().sha256(modelPath));
-            Manifest manifest = new Manifest("model", Manifest.FORMAT_VERSION, 0, (String) properties.get("model_sha256"), List.of(),
-                    properties, provenance);
-            out.commit(manifest);
-            log.info("{} {}: trained {} epochs in {} s, kept epoch {} (validation accuracy {}), wrote {}", job.role(), job.name(),
-                    result.metrics().size(), String.format("%.1f", (System.nanoTime() - start) / 1e9), result.selectedEpoch(),
-                    properties.get("validation_accuracy"), job.output());
+            Manifest manifest = commit(ctx, out, job.role(), job.name(), job.model(), shape, classNames,
+                    StudentGraphs.deployable(result.graph()), result, properties, provenance, start);
             return manifest;
         } finally {
             train.unpersist();
             validation.unpersist();
         }
+    }
+
+    /**
+     * Writes the deployed model ({@code model.zip}) and the manifest of a finished training: model
+     * facts, {@code properties}, epochs, seconds, the kept epoch and its validation accuracy.
+     */
+    static Manifest commit(StageContext ctx, StagedOutput out, String role, String name, ModelSpec model, ImageShape shape,
+                           List<String> classNames, ComputationGraph deployed, TrainingRun.Result result, Map<String, Object> extra,
+                           Provenance provenance, long start) {
+        String modelPath = Storage.join(out.staging(), Models.MODEL_FILE);
+        Models.write(ctx.storage(), modelPath, deployed, false);
+        Map<String, Object> properties = ModelFacts.of(model, shape, classNames, deployed, ctx.storage().size(modelPath));
+        properties.put("role", role);
+        properties.putAll(extra);
+        properties.put("epochs", result.metrics().size());
+        properties.put("train_seconds", result.metrics().stream().mapToDouble(m -> m.seconds()).sum());
+        properties.put("selected_epoch", result.selectedEpoch());
+        properties.put("validation_accuracy", result.metrics().stream().filter(m -> m.epoch() == result.selectedEpoch())
+                .map(m -> m.validationAccuracy()).findFirst().orElse(null));
+        properties.put("model_sha256", ctx.storage().sha256(modelPath));
+        Manifest manifest = new Manifest("model", Manifest.FORMAT_VERSION, 0, (String) properties.get("model_sha256"), List.of(),
+                properties, provenance);
+        out.commit(manifest);
+        log.info("{} {}: trained {} epochs in {} s, kept epoch {} (validation accuracy {}), wrote {}", role, name,
+                result.metrics().size(), String.format("%.1f", (System.nanoTime() - start) / 1e9), result.selectedEpoch(),
+                properties.get("validation_accuracy"), out.staging().replace(".partial", ""));
+        return manifest;
     }
 
     /**
