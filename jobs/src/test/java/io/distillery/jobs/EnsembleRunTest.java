@@ -32,6 +32,7 @@ class EnsembleRunTest {
     static TestRuns.Run one;
     static TestRuns.Run subset;
     static TestRuns.Run unknown;
+    static TestRuns.Run sequential;
 
     @BeforeAll
     static void run() {
@@ -50,6 +51,9 @@ class EnsembleRunTest {
         one = TestRuns.cli("distill", "--config", config.toString(), "--set", "distill.teachers=[cnn-a]", "--set", "student.name=from-one");
         subset = TestRuns.cli("distill", "--config", config.toString(), "--set", "distill.teachers=[resnet, cnn-b]", "--set", "student.name=from-two");
         unknown = TestRuns.cli("distill", "--config", config.toString(), "--set", "distill.teachers=[cnn-z]", "--set", "student.name=nobody");
+        sequential = TestRuns.cli("distill", "--config", config.toString(), "--set", "student.name=seq", "--set", "distill.loss.kd-weight=0",
+                "--set", "distill.feed.weight=0.5", "--set", "distill.feed.student-layer=stage3", "--set", "distill.feed.teacher-tap=stage3",
+                "--set", "distill.feed.generations=2");
     }
 
     private static Manifest read(String dir) {
@@ -117,6 +121,20 @@ class EnsembleRunTest {
         assertEquals(List.of("resnet__logits", "cnn_b__logits"), read("students/from-two").property("teacher_columns"));
         double accuracy = ((Number) read("students/from-two").property("validation_accuracy")).doubleValue();
         assertTrue(accuracy > 0.2, "student from two teachers (chance 0.1): validation accuracy " + accuracy);
+    }
+
+    @Test
+    void sequentialFeedChainsGenerationsThroughPrecompute() {
+        assertEquals(0, sequential.status(), sequential.err());
+        Manifest first = read("students/seq-gen1");
+        assertEquals(List.of("resnet__tap_stage3", "cnn_a__tap_stage3", "cnn_b__tap_stage3"), first.property("teacher_columns"));
+        Manifest outputs = read("teacher-outputs/seq-gen1");
+        assertEquals(first.contentHash(), outputs.property("teacher_hash"));
+        Manifest last = read("students/seq");
+        assertEquals("seq-gen1", last.property("teacher"));
+        assertEquals("2 of 2", last.property("feed_generation"));
+        assertEquals(List.of("tap_stage3"), last.property("teacher_columns"));
+        assertTrue(last.properties().get("methods").toString().contains("ParallelFeed"), last.properties().toString());
     }
 
     @Test
