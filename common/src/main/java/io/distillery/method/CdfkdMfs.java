@@ -365,21 +365,32 @@ public final class CdfkdMfs {
         return g.build();
     }
 
-    /** DAFL's generator sized for the image: dense to [w0, H/4, W/4], BN, (up x2, conv, BN, LReLU) x2, conv to C, tanh, BN without affine. */
+    /**
+     * DAFL's generator sized for the image: dense to [w0, H/4, W/4], BN, (up x2, conv, BN, LReLU) x2,
+     * conv to C, BN, then a sigmoid instead of DAFL's tanh and affine-free BN: our teachers read pixels
+     * in [0, 1], not standardised images, and a learnt BN affine before the sigmoid lets the generator
+     * find their range without any statistic of the real data. The activations are layers of their
+     * own because DL4J's BatchNormalization ignores a configured activation.
+     */
     private void addGenerator(ComputationGraphConfiguration.GraphBuilder g) {
         int h0 = image.height() / 4, w0 = image.width() / 4, wide = generatorWidths[0], narrow = generatorWidths[1];
         ActivationLReLU lrelu = new ActivationLReLU(0.2);
         g.addLayer("gen_fc", new DenseLayer.Builder().nOut((long) wide * h0 * w0).activation(Activation.IDENTITY).build(), NOISE)
-                .addLayer("gen_bn0", new BatchNormalization.Builder().build(), new FeedForwardToCnnPreProcessor(h0, w0, wide), "gen_fc")
+                .addLayer("gen_bn0", new BatchNormalization.Builder().activation(Activation.IDENTITY).build(),
+                        new FeedForwardToCnnPreProcessor(h0, w0, wide), "gen_fc")
                 .addLayer("gen_up1", new Upsampling2D.Builder(2).build(), "gen_bn0")
                 .addLayer("gen_conv1", new ConvolutionLayer.Builder(3, 3).nOut(wide).activation(Activation.IDENTITY).build(), "gen_up1")
-                .addLayer("gen_bn1", new BatchNormalization.Builder().eps(GENERATOR_BN_EPS).activation(lrelu).build(), "gen_conv1")
-                .addLayer("gen_up2", new Upsampling2D.Builder(2).build(), "gen_bn1")
+                .addLayer("gen_bn1", new BatchNormalization.Builder().eps(GENERATOR_BN_EPS).activation(Activation.IDENTITY).build(), "gen_conv1")
+                .addLayer("gen_act1", new ActivationLayer.Builder().activation(lrelu).build(), "gen_bn1")
+                .addLayer("gen_up2", new Upsampling2D.Builder(2).build(), "gen_act1")
                 .addLayer("gen_conv2", new ConvolutionLayer.Builder(3, 3).nOut(narrow).activation(Activation.IDENTITY).build(), "gen_up2")
-                .addLayer("gen_bn2", new BatchNormalization.Builder().eps(GENERATOR_BN_EPS).activation(lrelu).build(), "gen_conv2")
-                .addLayer("gen_conv3", new ConvolutionLayer.Builder(3, 3).nOut(image.channels()).activation(Activation.TANH).build(), "gen_bn2")
-                .addLayer(IMAGE, new BatchNormalization.Builder().lockGammaBeta(true).gamma(1).beta(0).build(), "gen_conv3");
-        generatorLayers.addAll(List.of("gen_fc", "gen_bn0", "gen_conv1", "gen_bn1", "gen_conv2", "gen_bn2", "gen_conv3", IMAGE));
+                .addLayer("gen_bn2", new BatchNormalization.Builder().eps(GENERATOR_BN_EPS).activation(Activation.IDENTITY).build(), "gen_conv2")
+                .addLayer("gen_act2", new ActivationLayer.Builder().activation(lrelu).build(), "gen_bn2")
+                .addLayer("gen_conv3", new ConvolutionLayer.Builder(3, 3).nOut(image.channels()).activation(Activation.IDENTITY).build(), "gen_act2")
+                .addLayer("gen_bn3", new BatchNormalization.Builder().activation(Activation.IDENTITY).build(), "gen_conv3")
+                .addLayer(IMAGE, new ActivationLayer.Builder().activation(Activation.SIGMOID).build(), "gen_bn3");
+        generatorLayers.addAll(List.of("gen_fc", "gen_bn0", "gen_conv1", "gen_bn1", "gen_act1", "gen_conv2", "gen_bn2", "gen_act2", "gen_conv3",
+                "gen_bn3", IMAGE));
     }
 
     /** The deployable student's layers (all but its loss), same names, reading the reversed generated images. */

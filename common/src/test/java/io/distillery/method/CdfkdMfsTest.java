@@ -279,7 +279,7 @@ class CdfkdMfsTest {
         MultiDataSet data = toDouble(noise(m, 1));
         // Every generator parameter, and a sample of the student's (each entry costs two forward passes).
         List<String> names = trainable(g, m).stream().filter(n -> n.startsWith("gen_") || STUDENT_SAMPLE.contains(n)).toList();
-        assertEquals(14 + STUDENT_SAMPLE.size(), names.size(), names.toString());
+        assertEquals(16 + STUDENT_SAMPLE.size(), names.size(), names.toString()); // generator: fc, 3 convs (W, b each), 4 BNs (gamma, beta each)
 
         // λ = −1: the reversal is the identity, so the graph's gradient must be the gradient of its score.
         GradientReversal.setLambda(g, CdfkdMfs.STUDENT_IMAGE, -1);
