@@ -587,6 +587,6 @@ public final class CdfkdMfs {
 
     @Override
     public String toString() {
-        return "CdfkdMfs" + settings + " (" + teachers.size() + " teachers, " + headers + " headers)";
+        return settings + " (" + teachers.size() + " teachers, " + headers + " headers)";
     }
 }
