@@ -48,10 +48,7 @@ import org.nd4j.linalg.lossfunctions.impl.LossL1;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.api.buffer.DataType;
 
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Deque;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -257,14 +254,7 @@ public final class CdfkdMfs {
 
     /** The deployable student with the trained parameters (copied by layer name) of {@code training}. */
     public ComputationGraph student(ComputationGraph training) {
-        ComputationGraph s = new ComputationGraph(studentConfiguration());
-        s.init();
-        for (org.deeplearning4j.nn.api.Layer layer : s.getLayers()) {
-            if (layer.numParams() > 0) {
-                layer.setParams(training.getLayer(layer.conf().getLayer().getLayerName()).params().dup());
-            }
-        }
-        return s;
+        return StudentGraphs.withParamsOf(studentConfiguration(), training);
     }
 
     // ---------------------------------------------------------------- the deployable student
@@ -440,7 +430,7 @@ public final class CdfkdMfs {
         } catch (RuntimeException e) {
             throw new BadInputException("cdfkd-mfs: teacher " + k + " does not accept " + image + " images: " + e.getMessage(), e);
         }
-        Set<String> needed = ancestors(tc, ModelZoo.LOGITS);
+        Set<String> needed = StudentGraphs.ancestors(tc, ModelZoo.LOGITS);
         boolean firstBn = true;
         for (org.deeplearning4j.nn.graph.vertex.GraphVertex live : topological(teacher)) {
             String name = live.getVertexName();
@@ -571,18 +561,6 @@ public final class CdfkdMfs {
             order.add(graph.getVertices()[i]);
         }
         return order;
-    }
-
-    private static Set<String> ancestors(ComputationGraphConfiguration conf, String vertex) {
-        Set<String> seen = new HashSet<>();
-        Deque<String> todo = new ArrayDeque<>(List.of(vertex));
-        while (!todo.isEmpty()) {
-            String v = todo.pop();
-            if (seen.add(v)) {
-                todo.addAll(conf.getVertexInputs().getOrDefault(v, List.of()));
-            }
-        }
-        return seen;
     }
 
     @Override

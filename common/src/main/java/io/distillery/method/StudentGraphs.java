@@ -132,6 +132,11 @@ public final class StudentGraphs {
         conf.getVertexInputs().keySet().retainAll(keep);
         conf.getNetworkInputs().retainAll(keep);
         conf.setNetworkOutputs(new ArrayList<>(List.of(ModelZoo.OUTPUT)));
+        return withParamsOf(conf, trained);
+    }
+
+    /** A new graph of configuration {@code conf} holding {@code trained}'s parameters, copied by layer name. */
+    public static ComputationGraph withParamsOf(ComputationGraphConfiguration conf, ComputationGraph trained) {
         ComputationGraph plain = new ComputationGraph(conf);
         plain.init();
         for (org.deeplearning4j.nn.api.Layer layer : plain.getLayers()) {
@@ -143,7 +148,7 @@ public final class StudentGraphs {
     }
 
     /** {@code vertex} and every vertex (and input) it reads from, directly or not. */
-    private static Set<String> ancestors(ComputationGraphConfiguration conf, String vertex) {
+    public static Set<String> ancestors(ComputationGraphConfiguration conf, String vertex) {
         Set<String> seen = new HashSet<>();
         Deque<String> todo = new ArrayDeque<>(List.of(vertex));
         while (!todo.isEmpty()) {

@@ -43,10 +43,8 @@ import org.nd4j.shade.protobuf.ByteString;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -194,7 +192,7 @@ public final class OnnxExport {
         Onnx.ModelProto model(Map<String, String> metadata) {
             String outVertex = outputVertex(conf);
             String logits = logitsVertex(graph);
-            Set<String> needed = ancestors(logits);
+            Set<String> needed = io.distillery.method.StudentGraphs.ancestors(conf, logits);
             List<String> inputs = conf.getNetworkInputs().stream().filter(needed::contains).toList();
             if (inputs.size() != 1) {
                 throw new BadInputException("cannot export to ONNX: the logits depend on " + inputs.size() + " graph inputs " + inputs
@@ -235,18 +233,6 @@ public final class OnnxExport {
             meta.putAll(metadata);
             meta.forEach((k, v) -> m.addMetadataProps(Onnx.StringStringEntryProto.newBuilder().setKey(k).setValue(v)));
             return m.build();
-        }
-
-        private Set<String> ancestors(String vertex) {
-            Set<String> seen = new HashSet<>();
-            Deque<String> todo = new ArrayDeque<>(List.of(vertex));
-            while (!todo.isEmpty()) {
-                String v = todo.pop();
-                if (seen.add(v)) {
-                    todo.addAll(conf.getVertexInputs().getOrDefault(v, List.of()));
-                }
-            }
-            return seen;
         }
 
         /** The ONNX tensor holding vertex {@code v}'s activations. */
