@@ -111,7 +111,21 @@ public final class OnnxExport {
     }
 
     public static Onnx.ModelProto toModel(ComputationGraph graph, ImageShape input, Map<String, String> metadata) {
-        return new Exporter(graph, input).model(metadata);
+        return export(graph, input, metadata).model();
+    }
+
+    /**
+     * An export and, for each exported vertex, the ONNX value holding its activations: the vertex's
+     * own name, unless that name is taken ({@value #INPUT}, {@value #LOGITS} for the logits vertex).
+     * Only vertices the logits depend on are exported.
+     */
+    public record Exported(Onnx.ModelProto model, Map<String, String> values) {
+    }
+
+    public static Exported export(ComputationGraph graph, ImageShape input, Map<String, String> metadata) {
+        Exporter exporter = new Exporter(graph, input);
+        Onnx.ModelProto model = exporter.model(metadata);
+        return new Exported(model, Map.copyOf(exporter.tensor));
     }
 
     /** The DL4J vertex whose activations are the exported {@value #LOGITS}. */

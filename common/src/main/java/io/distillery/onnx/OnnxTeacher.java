@@ -38,6 +38,14 @@ public final class OnnxTeacher implements Serializable {
         this.std = settings.stdFor(shape.channels());
     }
 
+    /**
+     * How images feed a model written by {@link OnnxExport}: NCHW, pixel / 255 computed exactly as
+     * DL4J's input is ({@code ExamplesTable.toChw}), so both engines see the same floats.
+     */
+    public static OnnxTeacher forExport(ImageShape shape) {
+        return new OnnxTeacher(OnnxExport.INPUT, shape, new OnnxInputSettings("NCHW", 1, List.of(), List.of(255.0), ""));
+    }
+
     /** The model's input shape for {@code n} images. */
     public long[] inputShape(int n) {
         return nhwc ? new long[]{n, shape.height(), shape.width(), shape.channels()}

@@ -58,6 +58,10 @@ final class EnsemblePrecompute {
     static Manifest run(StageContext ctx) {
         long start = System.nanoTime();
         PrecomputeSettings p = ctx.config().precompute();
+        if (p.engine().equals(PrecomputeSettings.ONNX_RUNTIME)) {
+            throw new BadInputException("config key 'precompute.engine' is \"onnxruntime\", but an ensemble precompute runs its members in DL4J"
+                    + " (one Spark job feeds each batch to every member); set precompute.engine = \"dl4j\"");
+        }
         Manifest examples = ctx.require(ctx.layout().examples(), "prep");
         Map<String, String> inputs = new LinkedHashMap<>(Map.of("examples", examples.contentHash()));
         Map<String, Manifest> teachers = new LinkedHashMap<>();

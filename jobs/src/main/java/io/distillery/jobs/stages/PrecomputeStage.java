@@ -51,6 +51,8 @@ import static org.apache.spark.sql.functions.col;
  */
 public final class PrecomputeStage {
     private static final Logger log = LoggerFactory.getLogger(PrecomputeStage.class);
+    /** Examples run in both DL4J and ONNX Runtime before precompute.engine = onnxruntime is trusted. */
+    static final int CHECK_IMAGES = 64;
 
     private PrecomputeStage() {
     }
@@ -78,7 +80,7 @@ public final class PrecomputeStage {
     private static Manifest run(StageContext ctx, Source source) {
         long start = System.nanoTime();
         PrecomputeSettings p = ctx.config().precompute();
-        p = new PrecomputeSettings(source.taps(), p.tapEncoding(), p.logitsEncoding(), p.batchSize(), p.splits());
+        p = p.withTaps(source.taps());
         Manifest examples = ctx.require(ctx.layout().examples(), "prep");
         Manifest teacher = ctx.require(source.modelDir(), "teacher");
         TensorEncoding tapEncoding = p.parsedTapEncoding();
@@ -116,6 +118,9 @@ public final class PrecomputeStage {
         ImageShape shape = ExamplesTable.shape(examples);
         List<TapSpec> specs = TapSpec.parseAll("precompute.taps", p.taps());
         boolean onnx = isOnnx(teacher);
+        Dataset<Row> rows = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).isin(p.splits().toArray()))
+                .select(ExamplesTable.ID, ExamplesTable.IMAGE);
+        String engineCheck = null;
         byte[] modelBytes;
         Map<String, ChannelPruning.Selection> prunings;
         List<TeacherInference.Tap> taps;
@@ -142,6 +147,16 @@ public final class PrecomputeStage {
                     .map(s -> new TeacherInference.Tap(s, prunings.containsKey(s.toString()) ? prunings.get(s.toString()).kept() : null)).toList();
             logitsLayer = graph.getConfiguration().getVertices().containsKey(ModelZoo.LOGITS);
             shapes = probeShapes(graph, shape, taps, prunings, logitsLayer);
+            if (p.engine().equals(PrecomputeSettings.ONNX_RUNTIME)) {
+                // A bounded sample for the check against DL4J; nothing scales with the data on the driver.
+                List<byte[]> sample = rows.limit(CHECK_IMAGES).collectAsList().stream().map(r -> (byte[]) r.getAs(ExamplesTable.IMAGE)).toList();
+                OnnxRuntimeEngine.Prepared prepared = OnnxRuntimeEngine.prepare(graph, shape, taps, source.name(), sample);
+                modelBytes = prepared.model();
+                onnxTeacher = prepared.teacher();
+                onnxLogits = io.distillery.onnx.OnnxExport.LOGITS;
+                engineCheck = prepared.check();
+                log.info("precompute: teacher {} runs in ONNX Runtime (precompute.engine); {}", source.name(), engineCheck);
+            }
         }
         long[] logitsShape = shapes.get(TeacherOutputsTable.LOGITS);
         long classes = Arrays.stream(logitsShape).reduce(1, Math::multiplyExact);
@@ -151,12 +166,10 @@ public final class PrecomputeStage {
                     + source.name() + " has " + classes + " classes; K must be in 1.." + classes);
         }
 
-        Dataset<Row> rows = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).isin(p.splits().toArray()))
-                .select(ExamplesTable.ID, ExamplesTable.IMAGE);
         long expected = rows.count();
         Broadcast<byte[]> model = ctx.sc().broadcast(modelBytes);
         JavaRDD<Row> outputs;
-        if (onnx) {
+        if (onnxTeacher != null) {
             OnnxTeacherInference inference = new OnnxTeacherInference(model, onnxTeacher, shape.pixelCount(), taps, onnxLogits, logitsEncoding,
                     tapEncoding, p.batchSize(), ctx.sc().getConf().getInt("spark.task.cpus", 1));
             outputs = rows.javaRDD().mapPartitions(inference::apply);
@@ -181,6 +194,7 @@ public final class PrecomputeStage {
         columns.add(ColumnSpec.plain(TeacherOutputsTable.ID, "int64", "example id (examples.id)"));
         columns.add(ColumnSpec.plain(TeacherOutputsTable.VIEW, "int32", "0 = the plain image; 1..K reserved for stored augmentations"));
         String logitsText = onnx ? "teacher logits (ONNX output '" + onnxLogits + "', float32 exactly as ONNX Runtime returns them)"
+                : engineCheck != null ? "teacher logits (layer 'logits', run in ONNX Runtime from an in-memory ONNX export; " + engineCheck + ")"
                 : logitsLayer ? "teacher logits (layer 'logits')"
                 : "log of the teacher's softmax output (equal to logits up to a per-row constant)";
         if (logitsEncoding instanceof TopKEncoding topK) {
@@ -197,6 +211,10 @@ public final class PrecomputeStage {
         properties.put("dataset_hash", examples.contentHash());
         properties.put("splits", p.splits());
         properties.put("views", 1);
+        properties.put("engine", onnxTeacher != null ? PrecomputeSettings.ONNX_RUNTIME : PrecomputeSettings.DL4J);
+        if (engineCheck != null) {
+            properties.put("engine_check", engineCheck);
+        }
         properties.put("taps", taps.stream().map(t -> t.spec().toString()).toList());
         if (logitsEncoding instanceof TopKEncoding topK) {
             properties.put(TeacherOutputs.LOGITS_TOP_K, topK.k());
