@@ -327,9 +327,11 @@ public record PipelineConfig(Config raw,
         return distill.teachers().isEmpty() ? names : distill.teachers();
     }
 
-    public record EvaluateSettings(int speedImages, List<Integer> speedBatchSizes, int warmupBatches) {
+    /** @param onnx also evaluate each DL4J model's ONNX export in ONNX Runtime, beside DL4J */
+    public record EvaluateSettings(int speedImages, List<Integer> speedBatchSizes, int warmupBatches, boolean onnx) {
         static EvaluateSettings from(Config c) {
-            EvaluateSettings e = new EvaluateSettings(c.getInt("speed-images"), c.getIntList("speed-batch-sizes"), c.getInt("warmup-batches"));
+            EvaluateSettings e = new EvaluateSettings(c.getInt("speed-images"), c.getIntList("speed-batch-sizes"), c.getInt("warmup-batches"),
+                    c.getBoolean("onnx"));
             Check.atLeast("evaluate.speed-images", e.speedImages, 1);
             return e;
         }

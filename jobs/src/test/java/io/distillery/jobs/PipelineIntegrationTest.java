@@ -40,7 +40,7 @@ class PipelineIntegrationTest {
     @BeforeAll
     static void runPipeline() {
         runDir = tmp.resolve("run");
-        config = TestRuns.config(tmp, runDir, 1000, "");
+        config = TestRuns.config(tmp, runDir, 1000, "distillery.evaluate.onnx = true");
         first = TestRuns.cli("pipeline", "--config", config.toString());
     }
 
@@ -72,6 +72,26 @@ class PipelineIntegrationTest {
         assertTrue(byRole.get("student").get("parameters").asLong() < byRole.get("teacher").get("parameters").asLong());
         assertEquals(5, byRole.get("student").get("epochs").asInt());
         assertTrue(read("reports/report.md").contains("| student | tiny-cnn |"));
+    }
+
+    /** evaluate.onnx: every DL4J model's ONNX export, run in ONNX Runtime on the executors, gets the same test images right. */
+    @Test
+    void onnxExportsReproduceDl4jTestAccuracyExactly() {
+        JsonNode report = Json.tree(read("reports/report.json"));
+        Map<String, JsonNode> byRole = new java.util.HashMap<>();
+        report.get("models").forEach(m -> byRole.put(m.get("role").asText(), m));
+        for (String role : List.of("teacher", "student", "baseline")) {
+            JsonNode onnx = byRole.get(role + " (ONNX Runtime)");
+            assertTrue(onnx != null, "no ONNX Runtime row for " + role + " in " + byRole.keySet());
+            assertEquals(byRole.get(role).get("test_accuracy").asDouble(), onnx.get("test_accuracy").asDouble(), 0.0, role);
+            assertEquals(1000, onnx.get("test_images").asLong());
+            assertTrue(onnx.get("images_per_second").get("16").asDouble() > 0, role);
+        }
+        JsonNode diff = report.get("comparison").get("onnx_minus_dl4j_correct_test_images");
+        assertEquals(3, diff.size(), diff.toString());
+        diff.forEach(d -> assertEquals(0, d.asLong(), diff.toString()));
+        assertTrue(read("reports/report.md").contains("| student (ONNX Runtime) | tiny-cnn |"));
+        assertTrue(read("reports/report.md").contains("ONNX exports in ONNX Runtime against DL4J: teacher tiny-resnet: same accuracy;"));
     }
 
     @Test

@@ -2,6 +2,7 @@ package io.distillery.jobs.bench;
 
 import io.distillery.config.ConfigLoader;
 import io.distillery.config.PipelineConfig;
+import io.distillery.config.PipelineConfig.PrecomputeSettings;
 import io.distillery.config.TrainSettings;
 import io.distillery.data.ImageShape;
 import io.distillery.jobs.stages.PrecomputeStage;
@@ -15,6 +16,8 @@ import io.distillery.method.StudentGraphs;
 import io.distillery.method.TeacherOutputs;
 import io.distillery.model.ModelZoo;
 import io.distillery.model.Models;
+import io.distillery.onnx.OnnxExport;
+import io.distillery.onnx.OnnxModels;
 import io.distillery.prep.PrepJob;
 import io.distillery.runtime.Nd4jRuntime;
 import io.distillery.runtime.SparkRuntime;
@@ -68,7 +71,9 @@ public final class DistillBenchmark {
         try {
             StageContext ctx = StageContext.of(spark, config, true, false);
             if (args[0].equals("spark")) {
-                sparkPhase(ctx, dir);
+                List<String> ort = new ArrayList<>(sets);
+                ort.add("precompute.engine=" + PrecomputeSettings.ONNX_RUNTIME);
+                sparkPhase(ctx, StageContext.of(spark, ConfigLoader.load(null, "demo/fashion-mnist.conf", ort), true, false), dir);
             } else {
                 plainPhase(ctx, dir);
             }
@@ -77,7 +82,8 @@ public final class DistillBenchmark {
         }
     }
 
-    private static void sparkPhase(StageContext ctx, Path dir) throws Exception {
+    /** Precompute with each engine ({@code ortCtx}: the same config with precompute.engine = onnxruntime), then one distill epoch. */
+    private static void sparkPhase(StageContext ctx, StageContext ortCtx, Path dir) throws Exception {
         PipelineConfig config = ctx.config();
         Manifest examples = PrepJob.run(ctx.spark(), ctx.storage(), config, ctx.layout().examples(), true);
         ImageShape shape = ExamplesTable.shape(examples);
@@ -88,7 +94,10 @@ public final class DistillBenchmark {
         TeacherStage.run(ctx);
 
         long start = System.nanoTime();
-        Manifest outputs = PrecomputeStage.run(ctx);
+        Manifest ortOutputs = PrecomputeStage.run(ortCtx);
+        double precomputeOrt = ortOutputs.rows() / ((System.nanoTime() - start) / 1e9);
+        start = System.nanoTime();
+        Manifest outputs = PrecomputeStage.run(ctx); // DL4J last: its table is the one the student reads
         double precompute = outputs.rows() / ((System.nanoTime() - start) / 1e9);
 
         Student s = student(ctx, outputs, shape, classes);
@@ -105,6 +114,7 @@ public final class DistillBenchmark {
         results.put("openmp_threads", Nd4jRuntime.threads());
         results.put("train_rows", count);
         results.put("precompute_images_per_second", precompute);
+        results.put("precompute_onnxruntime_images_per_second", precomputeOrt);
         results.put("distill_epoch_seconds", epochSeconds[0]);
         Files.writeString(dir.resolve(RESULTS), Json.pretty(results));
     }
@@ -131,6 +141,7 @@ public final class DistillBenchmark {
             n += b.getFeatures(0).size(0);
         }
         double output = n / ((System.nanoTime() - start) / 1e9);
+        double ortOutput = onnxRuntimeSpeed(teacher, shape, images);
 
         Student s = student(ctx, outputs, shape, classes);
         List<MultiDataSet> batches = s.rows.javaRDD().mapPartitions(s.assembler::batches).collect();
@@ -144,6 +155,7 @@ public final class DistillBenchmark {
 
         var spark = Json.tree(Files.readString(dir.resolve(RESULTS)));
         double precompute = spark.get("precompute_images_per_second").asDouble();
+        double precomputeOrt = spark.get("precompute_onnxruntime_images_per_second").asDouble();
         double epoch = spark.get("distill_epoch_seconds").asDouble();
         TrainSettings train = s.train;
         System.out.println();
@@ -158,11 +170,31 @@ public final class DistillBenchmark {
                 train.averagingFrequency());
         System.out.println("| measurement | Spark stage | plain single JVM | Spark / plain |");
         System.out.println("|---|---:|---:|---:|");
-        System.out.printf("| precompute, images/s (Spark: inference + encoding + Parquet write + verification; plain: output() only) | %,.0f | %,.0f | %.2f |%n",
+        System.out.printf("| precompute, engine dl4j, images/s (Spark: inference + encoding + Parquet write + verification; plain: DL4J output() only) | %,.0f | %,.0f | %.2f |%n",
                 precompute, output, precompute / output);
+        System.out.printf("| precompute, engine onnxruntime, images/s (same; plain: DL4J output() only) | %,.0f | %,.0f | %.2f |%n",
+                precomputeOrt, output, precomputeOrt / output);
+        System.out.printf("| precompute, engine onnxruntime, images/s (same; plain: the same export in ONNX Runtime, %d intra-op threads, forward only) | %,.0f | %,.0f | %.2f |%n",
+                Runtime.getRuntime().availableProcessors(), precomputeOrt, ortOutput, precomputeOrt / ortOutput);
         System.out.printf("| distill, seconds per epoch (Spark: parameter averaging; plain: ComputationGraph.fit, same batches) | %.1f | %.1f | %.2f |%n",
                 epoch, fit, epoch / fit);
         System.out.printf("%nimages/s: higher is better; seconds: lower is better. Work files: %s%n", dir);
+    }
+
+    /** Images/s of the teacher's ONNX export in ONNX Runtime (one session, every core) over the same batches, after 3 warm-up batches. */
+    private static double onnxRuntimeSpeed(ComputationGraph teacher, ImageShape shape, List<MultiDataSet> images) {
+        try (OnnxModels.Runner runner = OnnxModels.open(OnnxExport.toBytes(teacher, shape, Map.of()), Runtime.getRuntime().availableProcessors())) {
+            for (int i = 0; i < Math.min(3, images.size()); i++) {
+                runner.run(images.get(i).getFeatures(0), OnnxExport.LOGITS);
+            }
+            long n = 0;
+            long start = System.nanoTime();
+            for (MultiDataSet b : images) {
+                runner.run(b.getFeatures(0), OnnxExport.LOGITS);
+                n += b.getFeatures(0).size(0);
+            }
+            return n / ((System.nanoTime() - start) / 1e9);
+        }
     }
 
     private record Student(TrainSettings train, DistillationGraph graph, Dataset<Row> rows, BatchAssembler assembler) {

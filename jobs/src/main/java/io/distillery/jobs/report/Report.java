@@ -24,6 +24,8 @@ public record Report(String dataset, String examplesHash, List<ModelResult> mode
 
     /** Role of an ensemble's row: its members' mean softmax, evaluated as one classifier. */
     public static final String ENSEMBLE = "ensemble";
+    /** Suffix of the role of a DL4J model's ONNX export evaluated in ONNX Runtime (evaluate.onnx). */
+    public static final String ONNX_RUNTIME = " (ONNX Runtime)";
 
     public static Report of(Manifest examples, PipelineConfig config, List<ModelResult> models) {
         return new Report((String) examples.properties().get("dataset"), examples.contentHash(), models, compare(models),
@@ -55,7 +57,23 @@ public record Report(String dataset, String examplesHash, List<ModelResult> mode
         if (baseline != null && student != null) {
             c.put("student_minus_baseline_points", 100 * (student.testAccuracy() - baseline.testAccuracy()));
         }
+        // evaluate.onnx: test images the ONNX export gets right minus those DL4J gets right, per exported row (0 = reproduced exactly).
+        Map<String, Long> onnx = new LinkedHashMap<>();
+        for (int i = 1; i < models.size(); i++) {
+            ModelResult m = models.get(i);
+            ModelResult source = models.get(i - 1);
+            if (m.role().equals(source.role() + ONNX_RUNTIME) && m.name().equals(source.name())) {
+                onnx.put(source.role() + " " + source.name(), correct(m) - correct(source));
+            }
+        }
+        if (!onnx.isEmpty()) {
+            c.put("onnx_minus_dl4j_correct_test_images", onnx);
+        }
         return c;
+    }
+
+    private static long correct(ModelResult m) {
+        return Math.round(m.testAccuracy() * m.testImages());
     }
 
     private static ModelResult find(List<ModelResult> models, String role) {

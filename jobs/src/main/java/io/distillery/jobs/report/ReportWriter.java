@@ -10,6 +10,7 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.ToDoubleFunction;
@@ -61,6 +62,12 @@ public final class ReportWriter {
         }
         if (c.containsKey("student_minus_baseline_points")) {
             b.append(String.format("Student vs baseline (same architecture, no teacher): %+.2f points.%n", (Double) c.get("student_minus_baseline_points")));
+        }
+        if (c.get("onnx_minus_dl4j_correct_test_images") instanceof Map<?, ?> onnx) {
+            List<String> parts = new ArrayList<>();
+            onnx.forEach((model, diff) -> parts.add(model + (((Number) diff).longValue() == 0 ? ": same accuracy"
+                    : String.format(": %+d correct test images", ((Number) diff).longValue()))));
+            b.append("ONNX exports in ONNX Runtime against DL4J: ").append(String.join("; ", parts)).append(".\n");
         }
         if (!r.models().isEmpty()) {
             b.append(String.format("Inference images/s: output() in one JVM with %d ND4J threads, after warm-up, all models in the same run.%n",

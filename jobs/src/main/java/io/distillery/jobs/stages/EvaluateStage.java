@@ -5,6 +5,7 @@ import io.distillery.data.ImageShape;
 import io.distillery.jobs.report.Report;
 import io.distillery.jobs.report.ReportWriter;
 import io.distillery.model.Models;
+import io.distillery.onnx.OnnxExport;
 import io.distillery.onnx.OnnxGraph;
 import io.distillery.onnx.OnnxModels;
 import io.distillery.onnx.OnnxTeacher;
@@ -131,6 +132,9 @@ public final class EvaluateStage {
                     manifests.get(key).properties().get("methods")));
             log.info("evaluate: {} test accuracy {} on {} images, {} parameters, {} images/s by batch size", key,
                     String.format("%.4f", acc.value()), acc.total(), graph.numParams(), speed);
+            if (e.onnx()) {
+                results.add(evaluateExport(ctx, results.get(results.size() - 1), graph, test, shape, e, threads));
+            }
             if (!key.equals(role)) {
                 members.add(bytes);
             }
@@ -146,6 +150,32 @@ public final class EvaluateStage {
                     acc.total(), members.size(), params);
         }
         return Report.of(examples, ctx.config(), results);
+    }
+
+    /**
+     * evaluate.onnx: the DL4J model of row {@code dl4j} exported to ONNX in memory (the mapping
+     * {@code distill export} writes), its test accuracy on the executors and images/s in ONNX Runtime
+     * with the same threads, as row "{@code <role>}{@value Report#ONNX_RUNTIME}".
+     */
+    private static Report.ModelResult evaluateExport(StageContext ctx, Report.ModelResult dl4j, ComputationGraph graph, Dataset<Row> test,
+                                                     ImageShape shape, EvaluateSettings e, int threads) {
+        byte[] onnx = OnnxExport.toBytes(graph, shape, Map.of());
+        OnnxTeacher input = OnnxTeacher.forExport(shape);
+        long[] acc = SparkRuntime.described(ctx.spark(), "evaluate: " + dl4j.role() + " " + dl4j.name() + " exported to ONNX, on the test split",
+                () -> OnnxTeacherInference.accuracy(ctx.sc(), onnx, input, shape.pixelCount(), OnnxExport.LOGITS, test, 256));
+        List<byte[]> images = test.select(ExamplesTable.IMAGE).limit(e.speedImages()).collectAsList().stream().map(r -> (byte[]) r.get(0)).toList();
+        Map<Integer, Double> speed = new LinkedHashMap<>();
+        try (OnnxModels.Runner runner = OnnxModels.open(onnx, threads)) {
+            for (int batch : e.speedBatchSizes()) {
+                speed.put(batch, OnnxTeacherInference.imagesPerSecond(runner, input, shape.pixelCount(), OnnxExport.LOGITS, images, batch, e.warmupBatches()));
+            }
+        }
+        double accuracy = acc[1] == 0 ? 0 : (double) acc[0] / acc[1];
+        long dl4jCorrect = Math.round(dl4j.testAccuracy() * dl4j.testImages());
+        log.info("evaluate: {} {} exported to ONNX: test accuracy {} in ONNX Runtime ({} correct) against {} in DL4J ({} correct); {} images/s by batch size",
+                dl4j.role(), dl4j.name(), String.format("%.4f", accuracy), acc[0], String.format("%.4f", dl4j.testAccuracy()), dl4jCorrect, speed);
+        return new Report.ModelResult(dl4j.role() + Report.ONNX_RUNTIME, dl4j.name(), accuracy, acc[1], dl4j.parameters(), onnx.length, speed,
+                threads, dl4j.epochs(), dl4j.trainSeconds(), dl4j.methods());
     }
 
     /** An imported ONNX teacher: test accuracy on the executors and images/s in ONNX Runtime with the same threads as DL4J here. */
