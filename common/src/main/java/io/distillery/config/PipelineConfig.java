@@ -191,17 +191,21 @@ public record PipelineConfig(Config raw,
     }
 
     public record PrecomputeSettings(List<String> taps, String tapEncoding, String logitsEncoding, int batchSize,
-                                     List<String> splits, String engine) {
+                                     List<String> splits, String engine, String device) {
         /** {@code engine}: run a DL4J teacher with its own {@code output()}, or exported to ONNX in ONNX Runtime. */
         public static final String DL4J = "dl4j";
         public static final String ONNX_RUNTIME = "onnxruntime";
+        /** {@code device}: where ONNX Runtime runs the teacher; CUDA needs the onnxruntime-gpu build. */
+        public static final String CPU = "cpu";
+        public static final String CUDA = "cuda";
 
         static PrecomputeSettings from(Config c) {
             PrecomputeSettings p = new PrecomputeSettings(c.getStringList("taps"), c.getString("tap-encoding"),
                     c.getString("logits-encoding"), c.getInt("batch-size"), c.getStringList("splits"),
-                    c.getString("engine").trim().toLowerCase(java.util.Locale.ROOT));
+                    c.getString("engine").trim().toLowerCase(java.util.Locale.ROOT), c.getString("device").trim().toLowerCase(java.util.Locale.ROOT));
             Check.atLeast("precompute.batch-size", p.batchSize, 1);
             Check.oneOf("precompute.engine", p.engine, List.of(DL4J, ONNX_RUNTIME));
+            Check.oneOf("precompute.device", p.device, List.of(CPU, CUDA));
             io.distillery.table.TapSpec.parseAll("precompute.taps", p.taps);
             for (String split : p.splits) {
                 Check.oneOf("precompute.splits", split, List.of("train", "validation", "test"));
@@ -214,7 +218,7 @@ public record PipelineConfig(Config raw,
 
         /** These settings with other taps (sequential FEED precomputes a student's own layers). */
         public PrecomputeSettings withTaps(List<String> otherTaps) {
-            return new PrecomputeSettings(List.copyOf(otherTaps), tapEncoding, logitsEncoding, batchSize, splits, engine);
+            return new PrecomputeSettings(List.copyOf(otherTaps), tapEncoding, logitsEncoding, batchSize, splits, engine, device);
         }
 
         /** {@code tap-encoding}: float16, float32 or int8 (taps are stored dense). */

@@ -26,15 +26,31 @@ public final class OnnxModels {
     private OnnxModels() {
     }
 
-    /** An ORT session over ONNX bytes, with {@code threads} intra-op threads and one inter-op thread. */
+    /** An ORT session over ONNX bytes on the CPU, with {@code threads} intra-op threads and one inter-op thread. */
     public static Runner open(byte[] onnx, int threads) {
-        try {
-            OrtEnvironment env = OrtEnvironment.getEnvironment();
-            try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
-                options.setIntraOpNumThreads(Math.max(1, threads));
-                options.setInterOpNumThreads(1);
-                return new Runner(env, env.createSession(onnx, options));
+        return open(onnx, threads, -1);
+    }
+
+    /**
+     * An ORT session over ONNX bytes, on CUDA device {@code cudaDevice} when it is {@code >= 0}
+     * (operators CUDA lacks fall back to the CPU), else on the CPU; {@code threads} intra-op threads
+     * and one inter-op thread either way.
+     */
+    public static Runner open(byte[] onnx, int threads, int cudaDevice) {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+            options.setIntraOpNumThreads(Math.max(1, threads));
+            options.setInterOpNumThreads(1);
+            if (cudaDevice >= 0) {
+                try {
+                    options.addCUDA(cudaDevice);
+                } catch (OrtException | RuntimeException e) {
+                    throw new io.distillery.errors.BadInputException("precompute.device = \"cuda\": ONNX Runtime cannot use CUDA device " + cudaDevice
+                            + " (" + firstLine(e.getMessage()) + "); build with 'mvn -Ponnxruntime-gpu' and run where the NVIDIA driver, CUDA 12 and"
+                            + " cuDNN 9 libraries are installed, or set precompute.device = \"cpu\"", e);
+                }
             }
+            return new Runner(env, env.createSession(onnx, options));
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime cannot load the model: " + e.getMessage(), e);
         }

@@ -104,7 +104,19 @@ public final class OnnxTeacher implements Serializable {
         return tc != null ? Math.max(1, tc.cpus()) : Math.max(1, fallback);
     }
 
-    private record Entry(long broadcastId, int threads, OnnxModels.Runner runner) {
+    /** The GPU Spark assigned the running task (spark.task.resource.gpu.amount), else 0. */
+    public static int taskGpu() {
+        TaskContext tc = TaskContext.get();
+        if (tc != null && tc.resources().contains("gpu")) {
+            String[] addresses = tc.resources().apply("gpu").addresses();
+            if (addresses.length > 0) {
+                return Integer.parseInt(addresses[0].trim());
+            }
+        }
+        return 0;
+    }
+
+    private record Entry(long broadcastId, int threads, int cudaDevice, OnnxModels.Runner runner) {
     }
 
     private static final ThreadLocal<Entry> SESSIONS = new ThreadLocal<>();
@@ -115,15 +127,20 @@ public final class OnnxTeacher implements Serializable {
      * thread; a session for an older broadcast is closed.
      */
     public static OnnxModels.Runner session(Broadcast<byte[]> model, int threads) {
+        return session(model, threads, -1);
+    }
+
+    /** Like {@link #session(Broadcast, int)}, on CUDA device {@code cudaDevice} when it is {@code >= 0}. */
+    public static OnnxModels.Runner session(Broadcast<byte[]> model, int threads, int cudaDevice) {
         Entry e = SESSIONS.get();
-        if (e == null || e.broadcastId != model.id() || e.threads != threads) {
+        if (e == null || e.broadcastId != model.id() || e.threads != threads || e.cudaDevice != cudaDevice) {
             if (e != null) {
                 e.runner.close();
             }
-            e = new Entry(model.id(), threads, OnnxModels.open(model.value(), threads));
+            e = new Entry(model.id(), threads, cudaDevice, OnnxModels.open(model.value(), threads, cudaDevice));
             SESSIONS.set(e);
-            log.info("ONNX Runtime session for broadcast {} on thread {}: {} intra-op thread{}, 1 inter-op thread", model.id(),
-                    Thread.currentThread().getName(), threads, threads == 1 ? "" : "s");
+            log.info("ONNX Runtime session for broadcast {} on thread {}: {}{} intra-op thread{}, 1 inter-op thread", model.id(),
+                    Thread.currentThread().getName(), cudaDevice >= 0 ? "CUDA device " + cudaDevice + ", " : "", threads, threads == 1 ? "" : "s");
         }
         return e.runner;
     }

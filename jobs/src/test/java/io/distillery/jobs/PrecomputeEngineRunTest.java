@@ -101,6 +101,26 @@ class PrecomputeEngineRunTest {
         assertTrue(manifests.get("onnxruntime").column("logits").description().contains("ONNX Runtime"));
     }
 
+    /** This build has ONNX Runtime's CPU natives only: asking for CUDA is one line naming the key and the GPU build, and writes nothing. */
+    @Test
+    void cudaIsOneLineNamingTheGpuBuildOrTheEngine() throws java.io.IOException {
+        Path runDir = tmp.resolve("cuda");
+        Path config = TestRuns.config(tmp, runDir, 50, """
+                distillery.teacher { name = "resnet", import = "classpath:/demo/fashion-mnist-resnet.zip" }
+                distillery.teacher.model { architecture = "resnet", widths = [32, 64, 128], blocks = [1, 1, 2] }
+                distillery.precompute { taps = ["stage3"], device = "cuda" }
+                """);
+        for (String stage : new String[]{"prep", "teacher"}) {
+            assertEquals(0, TestRuns.cli(stage, "--config", config.toString()).status(), stage);
+        }
+        TestRuns.expectBadInput(TestRuns.cli("precompute", "--config", config.toString()),
+                "'precompute.device' is \"cuda\"", "teacher resnet runs in DL4J", "set precompute.engine = \"onnxruntime\"");
+        TestRuns.expectBadInput(TestRuns.cli("precompute", "--config", config.toString(), "--set", "precompute.engine=onnxruntime"),
+                "precompute.device = \"cuda\": ONNX Runtime cannot use CUDA device 0", "mvn -Ponnxruntime-gpu");
+        assertTrue(!java.nio.file.Files.exists(runDir.resolve("teacher-outputs")) || TestRuns.isEmpty(runDir.resolve("teacher-outputs")),
+                "a failed precompute left output");
+    }
+
     @Test
     void anEnsembleRefusesTheOnnxRuntimeEngine() {
         Path runDir = tmp.resolve("ensemble");

@@ -111,6 +111,13 @@ public final class TestRuns {
         }
     }
 
+    /** Whether a directory holds nothing at all. */
+    public static boolean isEmpty(Path dir) throws IOException {
+        try (var files = Files.list(dir)) {
+            return files.findAny().isEmpty();
+        }
+    }
+
     private static final class TeeStream extends java.io.OutputStream {
         private final java.io.OutputStream a;
         private final java.io.OutputStream b;

@@ -38,9 +38,10 @@ final class OnnxTeacherInference implements Serializable {
     private final TensorEncoding tapEncoding;
     private final int batchSize;
     private final int defaultCores;
+    private final boolean cuda;
 
     OnnxTeacherInference(Broadcast<byte[]> model, OnnxTeacher teacher, int pixels, List<TeacherInference.Tap> taps, String logitsOutput,
-                         ColumnEncoding logitsEncoding, TensorEncoding tapEncoding, int batchSize, int defaultCores) {
+                         ColumnEncoding logitsEncoding, TensorEncoding tapEncoding, int batchSize, int defaultCores, boolean cuda) {
         this.model = model;
         this.teacher = teacher;
         this.pixels = pixels;
@@ -50,6 +51,7 @@ final class OnnxTeacherInference implements Serializable {
         this.tapEncoding = tapEncoding;
         this.batchSize = batchSize;
         this.defaultCores = defaultCores;
+        this.cuda = cuda;
     }
 
     /** The graph outputs one batch fetches: the logits, then each tapped value once. */
@@ -153,7 +155,7 @@ final class OnnxTeacherInference implements Serializable {
 
     Iterator<Row> apply(Iterator<Row> rows) {
         Nd4jRuntime.configure();
-        OnnxModels.Runner runner = OnnxTeacher.session(model, OnnxTeacher.taskCores(defaultCores));
+        OnnxModels.Runner runner = OnnxTeacher.session(model, OnnxTeacher.taskCores(defaultCores), cuda ? OnnxTeacher.taskGpu() : -1);
         List<String> fetched = fetched(logitsOutput, taps);
         return new Iterator<>() {
             private Iterator<Row> batch = Collections.emptyIterator();

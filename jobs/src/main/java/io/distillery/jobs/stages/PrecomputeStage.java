@@ -8,6 +8,7 @@ import io.distillery.model.ChannelPruning;
 import io.distillery.model.ModelZoo;
 import io.distillery.model.Models;
 import io.distillery.onnx.OnnxGraph;
+import io.distillery.onnx.OnnxModels;
 import io.distillery.onnx.OnnxTeacher;
 import io.distillery.runtime.SparkRuntime;
 import io.distillery.runtime.Storage;
@@ -166,12 +167,21 @@ public final class PrecomputeStage {
                     + source.name() + " has " + classes + " classes; K must be in 1.." + classes);
         }
 
+        boolean cuda = p.device().equals(PrecomputeSettings.CUDA);
+        if (cuda && onnxTeacher == null) {
+            throw new BadInputException("config key 'precompute.device' is \"cuda\", which runs teachers in ONNX Runtime, but teacher " + source.name()
+                    + " runs in DL4J; set precompute.engine = \"onnxruntime\" (or precompute.device = \"cpu\")");
+        }
+        if (cuda && ctx.sc().isLocal()) {
+            // Local mode runs the tasks in this JVM: find a missing GPU build or driver here, in one line, before the job.
+            OnnxModels.open(modelBytes, 1, 0).close();
+        }
         long expected = rows.count();
         Broadcast<byte[]> model = ctx.sc().broadcast(modelBytes);
         JavaRDD<Row> outputs;
         if (onnxTeacher != null) {
             OnnxTeacherInference inference = new OnnxTeacherInference(model, onnxTeacher, shape.pixelCount(), taps, onnxLogits, logitsEncoding,
-                    tapEncoding, p.batchSize(), ctx.sc().getConf().getInt("spark.task.cpus", 1));
+                    tapEncoding, p.batchSize(), ctx.sc().getConf().getInt("spark.task.cpus", 1), cuda);
             outputs = rows.javaRDD().mapPartitions(inference::apply);
         } else {
             TeacherInference inference = new TeacherInference(model, shape, taps, logitsLayer, logitsEncoding, tapEncoding,
