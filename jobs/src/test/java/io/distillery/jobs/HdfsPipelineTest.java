@@ -41,8 +41,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * from HDFS too.
  */
 class HdfsPipelineTest {
-    private static final int TRAIN = 480;
-    private static final int TEST = 160;
+    private static final int TRAIN = 320;
+    private static final int TEST = 100;
 
     @TempDir
     static java.nio.file.Path tmp;

@@ -72,7 +72,11 @@ public final class ExecutorProbe {
     }
 
     /** A probe job that failed as a whole (no executor answered). */
-    static Check failed(Throwable t) {
+    static Check failed(Throwable t, boolean stopped) {
+        if (stopped) {
+            return Check.problem(NAME, "no executor ran the probe and Spark stopped the application (the cluster manager could not start "
+                    + "executors, or they died at once): see the driver log above and the executors' stderr; " + advice());
+        }
         return Check.problem(NAME, "the probe job failed: " + JvmFacts.oneLine(t) + "; check the executor logs, " + advice());
     }
 

@@ -83,6 +83,10 @@ public record JvmFacts(String executorId, String host, String javaVersion, Strin
         String outer = t.getClass().getSimpleName() + (t.getMessage() == null ? "" : ": " + t.getMessage());
         String inner = root == t ? "" : " (caused by " + root.getClass().getSimpleName()
                 + (root.getMessage() == null ? "" : ": " + root.getMessage()) + ")";
-        return (outer + inner).replaceAll("\\s+", " ");
+        String line = (outer + inner).replaceAll("\\s+", " ");
+        return line.length() <= MAX_LINE ? line : line.substring(0, MAX_LINE) + "...";
     }
+
+    /** Exception messages can hold whole stack traces (Spark's "stopped SparkContext" does): keep a line readable. */
+    static final int MAX_LINE = 300;
 }

@@ -32,11 +32,11 @@ public final class MemoryCheck {
     }
 
     /**
-     * @param master  the Spark master URL: {@code local...} means one JVM, whose own limits are {@code driver}
+     * @param master  the Spark master URL: {@code local} or {@code local[...]} means one JVM, whose own limits are {@code driver}
      * @param driver  the driver JVM's limits (used in local mode, where the driver is the only executor)
      */
     public static Check check(SparkConf conf, String master, Limits driver) {
-        if (master.startsWith("local")) {
+        if (Preflight.isLocal(master)) {
             String facts = "local mode, one JVM: heap " + size(driver.heap()) + ", ND4J off-heap maxbytes " + size(driver.maxBytes())
                     + ", maxphysicalbytes " + size(driver.maxPhysicalBytes());
             if (driver.maxPhysicalBytes() > 0 && driver.maxPhysicalBytes() < driver.heap() + driver.maxBytes()) {

@@ -45,7 +45,7 @@ public final class Preflight {
             try {
                 executors = ExecutorProbe.probe(spark);
             } catch (RuntimeException e) {
-                probeFailure = ExecutorProbe.failed(e);
+                probeFailure = ExecutorProbe.failed(e, spark.sparkContext().isStopped());
             }
         }
 
@@ -56,10 +56,20 @@ public final class Preflight {
         checks.addAll(probeFailure != null ? List.of(probeFailure) : ExecutorProbe.check(driver, executors));
         if (KryoCheck.registratorMissing(kryo)) {
             checks.add(Check.warn(RunDirProbe.NAME, "skipped: tasks cannot return results until the kryo problem above is fixed"));
+        } else if (spark.sparkContext().isStopped()) {
+            checks.add(Check.warn(RunDirProbe.NAME, "skipped: Spark stopped the application (see the nd4j problem above)"));
         } else {
-            checks.addAll(RunDirProbe.check(spark, storage, runDir, !master.startsWith("local")));
+            checks.addAll(RunDirProbe.check(spark, storage, runDir, !isLocal(master)));
         }
         return checks;
+    }
+
+    /**
+     * One JVM: {@code local}, {@code local[N]}, {@code local[*]}, {@code local[N,F]}. Not
+     * {@code local-cluster[...]}, whose executors are separate JVMs like a real cluster's.
+     */
+    public static boolean isLocal(String master) {
+        return master.equals("local") || master.startsWith("local[");
     }
 
     public static boolean anyProblem(List<Check> checks) {
@@ -74,7 +84,7 @@ public final class Preflight {
      * pay nothing. The probes cost two jobs of one tiny task per slot: seconds.
      */
     public static void beforeStages(SparkSession spark, PipelineConfig config) {
-        if (spark.sparkContext().master().startsWith("local")) {
+        if (isLocal(spark.sparkContext().master())) {
             return;
         }
         requireNoProblem(run(spark, new Storage(spark.sparkContext().hadoopConfiguration()), config.runDir()));
