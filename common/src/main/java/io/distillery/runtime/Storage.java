@@ -86,7 +86,12 @@ public final class Storage implements Serializable {
 
     public void mkdirs(String path) {
         try {
-            fs(path).mkdirs(new Path(path));
+            FileSystem fs = fs(path);
+            Path p = new Path(path);
+            // Some file systems answer false instead of throwing (e.g. a parent that is a file).
+            if (!fs.mkdirs(p) && !fs.getFileStatus(p).isDirectory()) {
+                throw new IOException("mkdirs returned false");
+            }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create " + path, e);
         }

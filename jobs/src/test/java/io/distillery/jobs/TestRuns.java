@@ -32,6 +32,11 @@ public final class TestRuns {
      * ({@code 2 * limit} images in all), writing to {@code runDir}.
      */
     public static Path config(Path dir, Path runDir, int limit, String extra) {
+        return config(dir, runDir.toString(), FASHION_MNIST, limit, extra);
+    }
+
+    /** As {@link #config(Path, Path, int, String)}, with the run directory and data path as any Hadoop URI ({@code hdfs://...}). */
+    public static Path config(Path dir, String runDir, String dataPath, int limit, String extra) {
         String hocon = """
                 distillery {
                   run-dir = "%s"
@@ -52,7 +57,7 @@ public final class TestRuns {
                   evaluate { speed-images = 64, speed-batch-sizes = [1, 16], warmup-batches = 2 }
                 }
                 %s
-                """.formatted(runDir, FASHION_MNIST, limit, extra);
+                """.formatted(runDir, dataPath, limit, extra);
         try {
             Path file = Files.createTempFile(dir, "pipeline", ".conf");
             Files.writeString(file, hocon);

@@ -1,6 +1,7 @@
 package io.distillery.jobs.cli;
 
 import io.distillery.config.PipelineConfig;
+import io.distillery.jobs.preflight.Preflight;
 import io.distillery.jobs.compare.ComparisonPlan;
 import io.distillery.jobs.compare.ComparisonTable;
 import io.distillery.jobs.compare.MethodComparison;
@@ -30,6 +31,9 @@ final class CompareCommand implements Callable<Integer> {
         SparkSession spark = SparkRuntime.session(config.spark(), options.master);
         MethodComparison.Result result;
         try {
+            if (!options.noPreflight) {
+                Preflight.beforeStages(spark, config);
+            }
             result = MethodComparison.run(spark, options.config, options.sets, p);
         } finally {
             spark.stop();

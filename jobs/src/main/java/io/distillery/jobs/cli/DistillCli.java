@@ -26,7 +26,7 @@ import java.util.concurrent.Callable;
 @Command(name = "distill", mixinStandardHelpOptions = true, versionProvider = DistillCli.Version.class,
         description = "Knowledge distillation of image classifiers on Apache Spark.",
         subcommands = {DistillCli.Prep.class, DistillCli.Teacher.class, DistillCli.Precompute.class, DistillCli.Distill.class,
-                DistillCli.Evaluate.class, ExportCommand.class, DistillCli.PipelineCommand.class, DemoCommand.class, CompareCommand.class, InspectCommand.class, ConfigCommand.class})
+                DistillCli.Evaluate.class, ExportCommand.class, DistillCli.PipelineCommand.class, DemoCommand.class, CompareCommand.class, InspectCommand.class, ConfigCommand.class, PreflightCommand.class})
 public final class DistillCli implements Runnable {
     public static final int BAD_INPUT = 2;
 

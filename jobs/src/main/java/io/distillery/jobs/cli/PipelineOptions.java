@@ -25,6 +25,9 @@ public class PipelineOptions {
     @Option(names = "--resume", description = "Continue an interrupted training stage from its last checkpoint.")
     boolean resume;
 
+    @Option(names = "--no-preflight", description = "On a cluster master, skip the checks of 'distill preflight' that run before the first stage.")
+    boolean noPreflight;
+
     PipelineConfig load(String builtInResource) {
         return ConfigLoader.load(config, builtInResource, sets);
     }
