@@ -22,7 +22,8 @@ public record PipelineConfig(Config raw,
                              PrecomputeSettings precompute,
                              StudentSettings student,
                              DistillSettings distill,
-                             EvaluateSettings evaluate) {
+                             EvaluateSettings evaluate,
+                             io.distillery.data.Augmentation augmentation) {
 
     static PipelineConfig from(Config c) {
         try {
@@ -35,10 +36,16 @@ public record PipelineConfig(Config raw,
                     PrecomputeSettings.from(c.getConfig("precompute")),
                     StudentSettings.from(c.getConfig("student")),
                     DistillSettings.from(c.getConfig("distill")),
-                    EvaluateSettings.from(c.getConfig("evaluate")));
+                    EvaluateSettings.from(c.getConfig("evaluate")),
+                    augmentation(c.getConfig("augmentation")));
         } catch (ConfigException e) {
             throw new BadInputException("config: " + e.getMessage(), e);
         }
+    }
+
+    private static io.distillery.data.Augmentation augmentation(Config c) {
+        Check.atLeast("augmentation.crop-pad", c.getInt("crop-pad"), 0);
+        return new io.distillery.data.Augmentation(c.getInt("crop-pad"), c.getBoolean("flip"), c.getLong("seed"));
     }
 
     /** A subtree rendered as compact JSON with sorted keys: the stage's part of a provenance record. */
@@ -191,7 +198,7 @@ public record PipelineConfig(Config raw,
     }
 
     public record PrecomputeSettings(List<String> taps, String tapEncoding, String logitsEncoding, int batchSize,
-                                     List<String> splits, String engine, String device) {
+                                     List<String> splits, String engine, String device, int views) {
         /** {@code engine}: run a DL4J teacher with its own {@code output()}, or exported to ONNX in ONNX Runtime. */
         public static final String DL4J = "dl4j";
         public static final String ONNX_RUNTIME = "onnxruntime";
@@ -202,7 +209,9 @@ public record PipelineConfig(Config raw,
         static PrecomputeSettings from(Config c) {
             PrecomputeSettings p = new PrecomputeSettings(c.getStringList("taps"), c.getString("tap-encoding"),
                     c.getString("logits-encoding"), c.getInt("batch-size"), c.getStringList("splits"),
-                    c.getString("engine").trim().toLowerCase(java.util.Locale.ROOT), c.getString("device").trim().toLowerCase(java.util.Locale.ROOT));
+                    c.getString("engine").trim().toLowerCase(java.util.Locale.ROOT), c.getString("device").trim().toLowerCase(java.util.Locale.ROOT),
+                    c.getInt("views"));
+            Check.atLeast("precompute.views", p.views, 0);
             Check.atLeast("precompute.batch-size", p.batchSize, 1);
             Check.oneOf("precompute.engine", p.engine, List.of(DL4J, ONNX_RUNTIME));
             Check.oneOf("precompute.device", p.device, List.of(CPU, CUDA));
@@ -218,7 +227,7 @@ public record PipelineConfig(Config raw,
 
         /** These settings with other taps (sequential FEED precomputes a student's own layers). */
         public PrecomputeSettings withTaps(List<String> otherTaps) {
-            return new PrecomputeSettings(List.copyOf(otherTaps), tapEncoding, logitsEncoding, batchSize, splits, engine, device);
+            return new PrecomputeSettings(List.copyOf(otherTaps), tapEncoding, logitsEncoding, batchSize, splits, engine, device, views);
         }
 
         /** {@code tap-encoding}: float16, float32 or int8 (taps are stored dense). */

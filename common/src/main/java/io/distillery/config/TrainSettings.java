@@ -7,7 +7,7 @@ import java.util.List;
 
 /** How one model is trained with parameter averaging: the same schema for teacher, student and baseline. */
 public record TrainSettings(int epochs, int batchSize, double learningRate, String lrSchedule, double l2,
-                            int workers, int averagingFrequency, long seed, String select) implements Serializable {
+                            int workers, int averagingFrequency, long seed, String select, boolean augment) implements Serializable {
     /** Keep the epoch with the best validation accuracy (early stopping without stopping). */
     public static final String BEST_VALIDATION = "best-validation";
     public static final String LAST = "last";
@@ -17,10 +17,15 @@ public record TrainSettings(int epochs, int batchSize, double learningRate, Stri
         this(epochs, batchSize, learningRate, lrSchedule, l2, workers, averagingFrequency, seed, BEST_VALIDATION);
     }
 
+    public TrainSettings(int epochs, int batchSize, double learningRate, String lrSchedule, double l2,
+                         int workers, int averagingFrequency, long seed, String select) {
+        this(epochs, batchSize, learningRate, lrSchedule, l2, workers, averagingFrequency, seed, select, false);
+    }
+
     static TrainSettings from(String where, Config c) {
         TrainSettings t = new TrainSettings(c.getInt("epochs"), c.getInt("batch-size"), c.getDouble("learning-rate"),
                 c.getString("lr-schedule"), c.getDouble("l2"), c.getInt("workers"), c.getInt("averaging-frequency"),
-                c.getLong("seed"), c.getString("select"));
+                c.getLong("seed"), c.getString("select"), c.getBoolean("augment"));
         Check.atLeast(where + ".epochs", t.epochs, 1);
         Check.atLeast(where + ".batch-size", t.batchSize, 1);
         Check.positive(where + ".learning-rate", t.learningRate);
@@ -41,6 +46,6 @@ public record TrainSettings(int epochs, int batchSize, double learningRate, Stri
     }
 
     public TrainSettings withEpochs(int newEpochs) {
-        return new TrainSettings(newEpochs, batchSize, learningRate, lrSchedule, l2, workers, averagingFrequency, seed, select);
+        return new TrainSettings(newEpochs, batchSize, learningRate, lrSchedule, l2, workers, averagingFrequency, seed, select, augment);
     }
 }

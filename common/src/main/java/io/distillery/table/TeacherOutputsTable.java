@@ -35,9 +35,28 @@ public final class TeacherOutputsTable {
     }
 
     public static StructType schemaOf(List<TapSpec> taps) {
+        return schemaOf(taps, false);
+    }
+
+    /**
+     * K for a table of stored augmented views (rows are views 1..K of each example, with their
+     * augmentation columns), 0 for one plain row (view 0) per example.
+     */
+    public static int storedViews(Manifest outputs) {
+        boolean augmented = outputs.columns().stream().anyMatch(c -> c.name().equals(io.distillery.data.Augmentation.DX));
+        return augmented ? ((Number) outputs.properties().get("views")).intValue() : 0;
+    }
+
+    /** With {@code views}: the stored augmentation of each view after its number (aug_dx, aug_dy int32, aug_flip boolean). */
+    public static StructType schemaOf(List<TapSpec> taps, boolean views) {
         List<StructField> fields = new ArrayList<>();
         fields.add(DataTypes.createStructField(ID, DataTypes.LongType, false));
         fields.add(DataTypes.createStructField(VIEW, DataTypes.IntegerType, false));
+        if (views) {
+            fields.add(DataTypes.createStructField(io.distillery.data.Augmentation.DX, DataTypes.IntegerType, false));
+            fields.add(DataTypes.createStructField(io.distillery.data.Augmentation.DY, DataTypes.IntegerType, false));
+            fields.add(DataTypes.createStructField(io.distillery.data.Augmentation.FLIP, DataTypes.BooleanType, false));
+        }
         fields.add(DataTypes.createStructField(LOGITS, DataTypes.BinaryType, false));
         for (TapSpec tap : taps) {
             fields.add(DataTypes.createStructField(tap.column(), DataTypes.BinaryType, false));

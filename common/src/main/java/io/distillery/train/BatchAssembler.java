@@ -94,7 +94,7 @@ public final class BatchAssembler implements Serializable {
         int n = 0;
         while (n < batchSize && rows.hasNext()) {
             Row row = rows.next();
-            ExamplesTable.toChw(row.getAs(ExamplesTable.IMAGE), shape, features, n * pixels);
+            ExamplesTable.toChw(io.distillery.data.Augmentation.image(row, ExamplesTable.IMAGE, shape), shape, features, n * pixels);
             for (int i = 0; i < extraInputs.size(); i++) {
                 fill(extraInputs.get(i).column(), row, inputData[i], null, n);
             }

@@ -51,7 +51,7 @@ public final class EnsemblePrecomputeBenchmark {
             for (PipelineConfig.TeacherSettings member : config.members()) {
                 // The member as the pipeline's one teacher: teachers/NAME is the ensemble's own import.
                 PipelineConfig alone = new PipelineConfig(config.raw(), config.runDir(), config.spark(), config.data(), member, List.of(),
-                        config.precompute(), config.student(), config.distill(), config.evaluate());
+                        config.precompute(), config.student(), config.distill(), config.evaluate(), config.augmentation());
                 single.add(timed(() -> PrecomputeStage.run(StageContext.of(spark, alone, true, false))));
             }
             StageContext forced = StageContext.of(spark, config, true, false);

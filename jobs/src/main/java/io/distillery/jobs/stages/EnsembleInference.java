@@ -114,7 +114,7 @@ final class EnsembleInference implements Serializable {
         List<float[]> columns = new ArrayList<>();
         columns.add(Probabilities.logMeanSoftmax(memberLogits, classes));
         columns.addAll(memberColumns);
-        return TeacherInference.rows(batch.ids(), batch.n(), columns, what, encodings);
+        return TeacherInference.rows(batch.rows(), columns, what, encodings);
     }
 
     /** Rows whose top-1 logit is their label. */

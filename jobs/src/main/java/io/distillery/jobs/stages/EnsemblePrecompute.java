@@ -62,6 +62,10 @@ final class EnsemblePrecompute {
             throw new BadInputException("config key 'precompute.engine' is \"onnxruntime\", but an ensemble precompute runs its members in DL4J"
                     + " (one Spark job feeds each batch to every member); set precompute.engine = \"dl4j\"");
         }
+        if (p.views() > 0) {
+            throw new BadInputException("config key 'precompute.views' is " + p.views() + ", but an ensemble precompute stores the plain"
+                    + " images only for now; set precompute.views = 0");
+        }
         Manifest examples = ctx.require(ctx.layout().examples(), "prep");
         Map<String, String> inputs = new LinkedHashMap<>(Map.of("examples", examples.contentHash()));
         Map<String, Manifest> teachers = new LinkedHashMap<>();

@@ -1,6 +1,9 @@
 package io.distillery.jobs.stages;
 
+import io.distillery.data.Augmentation;
+import io.distillery.data.ImageShape;
 import io.distillery.onnx.OnnxModels;
+import io.distillery.table.ExamplesTable;
 import io.distillery.onnx.OnnxTeacher;
 import io.distillery.runtime.Nd4jRuntime;
 import io.distillery.tensor.ColumnEncoding;
@@ -31,6 +34,7 @@ import java.util.Map;
 final class OnnxTeacherInference implements Serializable {
     private final Broadcast<byte[]> model;
     private final OnnxTeacher teacher;
+    private final ImageShape shape;
     private final int pixels;
     private final List<TeacherInference.Tap> taps;
     private final String logitsOutput;
@@ -40,11 +44,12 @@ final class OnnxTeacherInference implements Serializable {
     private final int defaultCores;
     private final boolean cuda;
 
-    OnnxTeacherInference(Broadcast<byte[]> model, OnnxTeacher teacher, int pixels, List<TeacherInference.Tap> taps, String logitsOutput,
+    OnnxTeacherInference(Broadcast<byte[]> model, OnnxTeacher teacher, ImageShape shape, List<TeacherInference.Tap> taps, String logitsOutput,
                          ColumnEncoding logitsEncoding, TensorEncoding tapEncoding, int batchSize, int defaultCores, boolean cuda) {
         this.model = model;
         this.teacher = teacher;
-        this.pixels = pixels;
+        this.shape = shape;
+        this.pixels = shape.pixelCount();
         this.taps = List.copyOf(taps);
         this.logitsOutput = logitsOutput;
         this.logitsEncoding = logitsEncoding;
@@ -178,15 +183,13 @@ final class OnnxTeacherInference implements Serializable {
 
     private List<Row> runBatch(OnnxModels.Runner runner, List<String> fetched, Iterator<Row> rows) {
         float[] features = new float[batchSize * pixels];
-        long[] ids = new long[batchSize];
-        int n = 0;
-        while (n < batchSize && rows.hasNext()) {
+        List<Row> inputs = new ArrayList<>(batchSize);
+        while (inputs.size() < batchSize && rows.hasNext()) {
             Row r = rows.next();
-            ids[n] = r.getLong(0);
-            teacher.fill(r.getAs(1), features, n * pixels);
-            n++;
+            teacher.fill(Augmentation.image(r, ExamplesTable.IMAGE, shape), features, inputs.size() * pixels);
+            inputs.add(r);
         }
-        List<float[]> columns = columns(teacher.run(runner, features, n, fetched), logitsOutput, taps);
-        return TeacherInference.rows(ids, n, columns, taps, logitsEncoding, tapEncoding);
+        List<float[]> columns = columns(teacher.run(runner, features, inputs.size(), fetched), logitsOutput, taps);
+        return TeacherInference.rows(inputs, columns, taps, logitsEncoding, tapEncoding);
     }
 }

@@ -1,6 +1,7 @@
 package io.distillery.jobs.stages;
 
 import io.distillery.config.PipelineConfig.PrecomputeSettings;
+import io.distillery.data.Augmentation;
 import io.distillery.data.ImageShape;
 import io.distillery.errors.BadInputException;
 import io.distillery.method.TeacherOutputs;
@@ -41,6 +42,9 @@ import java.util.Map;
 import java.util.TreeSet;
 
 import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.explode;
+import static org.apache.spark.sql.functions.lit;
+import static org.apache.spark.sql.functions.sequence;
 
 /**
  * The precompute stage: the teacher goes to the executors once (broadcast), each partition of the
@@ -121,6 +125,16 @@ public final class PrecomputeStage {
         boolean onnx = isOnnx(teacher);
         Dataset<Row> rows = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).isin(p.splits().toArray()))
                 .select(ExamplesTable.ID, ExamplesTable.IMAGE);
+        long examplesCount = rows.count();
+        Augmentation augmentation = ctx.config().augmentation();
+        if (p.views() > 0) {
+            // K rows per example, views 1..K, each with its augmentation drawn from (id, view); the executors apply it before the teacher.
+            rows = rows.withColumn(TeacherOutputsTable.VIEW, explode(sequence(lit(1), lit(p.views()))))
+                    .select(col(ExamplesTable.ID), col(ExamplesTable.IMAGE), col(TeacherOutputsTable.VIEW),
+                            augmentation.dx(col(ExamplesTable.ID), col(TeacherOutputsTable.VIEW)),
+                            augmentation.dy(col(ExamplesTable.ID), col(TeacherOutputsTable.VIEW)),
+                            augmentation.flip(col(ExamplesTable.ID), col(TeacherOutputsTable.VIEW)));
+        }
         String engineCheck = null;
         byte[] modelBytes;
         Map<String, ChannelPruning.Selection> prunings;
@@ -176,11 +190,11 @@ public final class PrecomputeStage {
             // Local mode runs the tasks in this JVM: find a missing GPU build or driver here, in one line, before the job.
             OnnxModels.open(modelBytes, 1, 0).close();
         }
-        long expected = rows.count();
+        long expected = examplesCount * Math.max(1, p.views());
         Broadcast<byte[]> model = ctx.sc().broadcast(modelBytes);
         JavaRDD<Row> outputs;
         if (onnxTeacher != null) {
-            OnnxTeacherInference inference = new OnnxTeacherInference(model, onnxTeacher, shape.pixelCount(), taps, onnxLogits, logitsEncoding,
+            OnnxTeacherInference inference = new OnnxTeacherInference(model, onnxTeacher, shape, taps, onnxLogits, logitsEncoding,
                     tapEncoding, p.batchSize(), ctx.sc().getConf().getInt("spark.task.cpus", 1), cuda);
             outputs = rows.javaRDD().mapPartitions(inference::apply);
         } else {
@@ -189,7 +203,7 @@ public final class PrecomputeStage {
             outputs = rows.javaRDD().mapPartitions(inference::apply);
         }
         SparkRuntime.described(ctx.spark(), "precompute: teacher " + source.name() + " over " + expected + " examples", () -> {
-            ctx.spark().createDataFrame(outputs, TeacherOutputsTable.schemaOf(taps.stream().map(TeacherInference.Tap::spec).toList())).write()
+            ctx.spark().createDataFrame(outputs, TeacherOutputsTable.schemaOf(taps.stream().map(TeacherInference.Tap::spec).toList(), p.views() > 0)).write()
                     .option("maxRecordsPerFile", ctx.config().data().shardRows()).mode("append").parquet(out.staging());
             return null;
         });
@@ -198,11 +212,19 @@ public final class PrecomputeStage {
         TableVerifier.Stats stats = SparkRuntime.described(ctx.spark(), "precompute: verify teacher outputs",
                 () -> TableVerifier.verify(written, "teacher outputs " + out.staging(), TeacherOutputsTable.ID, TeacherOutputsTable.VIEW));
         if (stats.rows() != expected) {
-            throw new IllegalStateException("precompute wrote " + stats.rows() + " rows for " + expected + " examples");
+            throw new IllegalStateException("precompute wrote " + stats.rows() + " rows for " + examplesCount + " examples x " + Math.max(1, p.views())
+                    + " views");
         }
         List<ColumnSpec> columns = new ArrayList<>();
         columns.add(ColumnSpec.plain(TeacherOutputsTable.ID, "int64", "example id (examples.id)"));
-        columns.add(ColumnSpec.plain(TeacherOutputsTable.VIEW, "int32", "0 = the plain image; 1..K reserved for stored augmentations"));
+        if (p.views() > 0) {
+            columns.add(ColumnSpec.plain(TeacherOutputsTable.VIEW, "int32", "stored augmented view 1.." + p.views() + " of the example"));
+            columns.add(ColumnSpec.plain(Augmentation.DX, "int32", "horizontal shift of this view: " + Augmentation.REPLAY));
+            columns.add(ColumnSpec.plain(Augmentation.DY, "int32", "vertical shift of this view (see aug_dx)"));
+            columns.add(ColumnSpec.plain(Augmentation.FLIP, "boolean", "whether this view is flipped horizontally (see aug_dx)"));
+        } else {
+            columns.add(ColumnSpec.plain(TeacherOutputsTable.VIEW, "int32", "0 = the plain image; 1..K are stored augmentations (precompute.views)"));
+        }
         String logitsText = onnx ? "teacher logits (ONNX output '" + onnxLogits + "', float32 exactly as ONNX Runtime returns them)"
                 : engineCheck != null ? "teacher logits (layer 'logits', run in ONNX Runtime from an in-memory ONNX export; " + engineCheck + ")"
                 : logitsLayer ? "teacher logits (layer 'logits')"
@@ -220,7 +242,11 @@ public final class PrecomputeStage {
         properties.put("teacher_hash", teacher.contentHash());
         properties.put("dataset_hash", examples.contentHash());
         properties.put("splits", p.splits());
-        properties.put("views", 1);
+        properties.put("views", Math.max(1, p.views())); // rows per example (TeacherOutputsTable.storedViews)
+        if (p.views() > 0) {
+            properties.put("augmentation", Map.of("crop_pad", augmentation.cropPad(), "flip", augmentation.flip(), "seed", augmentation.seed(),
+                    "replay", Augmentation.REPLAY));
+        }
         properties.put("engine", onnxTeacher != null ? PrecomputeSettings.ONNX_RUNTIME : PrecomputeSettings.DL4J);
         if (engineCheck != null) {
             properties.put("engine_check", engineCheck);

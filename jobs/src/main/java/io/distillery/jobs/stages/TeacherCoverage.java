@@ -4,6 +4,7 @@ import io.distillery.errors.BadInputException;
 import io.distillery.method.LabelSource;
 import io.distillery.runtime.SparkRuntime;
 import io.distillery.table.ExamplesTable;
+import io.distillery.table.Manifest;
 import io.distillery.table.TeacherOutputsTable;
 import io.distillery.tensor.TensorEncoding;
 import org.apache.spark.sql.Dataset;
@@ -30,7 +31,9 @@ final class TeacherCoverage {
     static void check(StageContext ctx, String outputsDir, List<LabelSource> labels, Dataset<Row> joinedTrain) {
         Dataset<Row> examples = ctx.table(ctx.layout().examples());
         Dataset<Row> trainIds = examples.filter(col(ExamplesTable.SPLIT).equalTo("train")).select(ExamplesTable.ID);
-        Dataset<Row> outputIds = ctx.table(outputsDir).filter(col(TeacherOutputsTable.VIEW).equalTo(0)).select(TeacherOutputsTable.ID);
+        // Plain tables hold view 0 of each example; tables of stored views hold views 1..K (precompute verified K per id).
+        int firstView = TeacherOutputsTable.storedViews(Manifest.read(ctx.storage(), outputsDir)) > 0 ? 1 : 0;
+        Dataset<Row> outputIds = ctx.table(outputsDir).filter(col(TeacherOutputsTable.VIEW).equalTo(firstView)).select(TeacherOutputsTable.ID);
         SparkRuntime.described(ctx.spark(), "distill: check teacher outputs cover the examples", () -> {
             Dataset<Row> uncovered = trainIds.join(outputIds, trainIds.col(ExamplesTable.ID).equalTo(outputIds.col(TeacherOutputsTable.ID)), "left_anti");
             long missing = uncovered.count();

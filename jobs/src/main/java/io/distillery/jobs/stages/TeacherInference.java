@@ -1,11 +1,13 @@
 package io.distillery.jobs.stages;
 
+import io.distillery.data.Augmentation;
 import io.distillery.data.ImageShape;
 import io.distillery.errors.BadInputException;
 import io.distillery.model.ModelZoo;
 import io.distillery.runtime.Nd4jRuntime;
 import io.distillery.table.ExamplesTable;
 import io.distillery.table.TapSpec;
+import io.distillery.table.TeacherOutputsTable;
 import io.distillery.tensor.AttentionMaps;
 import io.distillery.tensor.ColumnEncoding;
 import io.distillery.tensor.TensorEncoding;
@@ -144,35 +146,36 @@ final class TeacherInference implements Serializable {
         for (Tap tap : taps) {
             columns.add(flat(transform(tap, acts.get(tap.spec().layer()))));
         }
-        return rows(batch.ids(), batch.n(), columns, taps, logitsEncoding, tapEncoding);
+        return rows(batch.rows(), columns, taps, logitsEncoding, tapEncoding);
     }
 
-    /** Up to {@code batchSize} examples read from (id, image, ...) rows: their ids, the NCHW input in [0, 1] and the rows themselves. */
-    record Batch(long[] ids, int n, INDArray input, List<Row> rows) {
+    /**
+     * Up to {@code batchSize} examples read from (id, image, ...) rows (with view and augmentation
+     * columns for stored views): the NCHW input in [0, 1], each image augmented as its row says, and the rows themselves.
+     */
+    record Batch(int n, INDArray input, List<Row> rows) {
         static Batch read(Iterator<Row> rows, ImageShape shape, int batchSize) {
             int pixels = shape.pixelCount();
             float[] features = new float[batchSize * pixels];
-            long[] ids = new long[batchSize];
             List<Row> read = new ArrayList<>(batchSize);
             int n = 0;
             while (n < batchSize && rows.hasNext()) {
                 Row r = rows.next();
-                ids[n] = r.getLong(0);
-                ExamplesTable.toChw(r.getAs(ExamplesTable.IMAGE), shape, features, n * pixels);
+                ExamplesTable.toChw(Augmentation.image(r, ExamplesTable.IMAGE, shape), shape, features, n * pixels);
                 read.add(r);
                 n++;
             }
             INDArray input = Nd4j.create(n == batchSize ? features : Arrays.copyOf(features, n * pixels),
                     new long[]{n, shape.channels(), shape.height(), shape.width()}, 'c');
-            return new Batch(ids, n, input, read);
+            return new Batch(n, input, read);
         }
     }
 
     /**
-     * Output rows (id, view 0, encoded logits, encoded taps...) of a batch of {@code n} examples, from
-     * each column's values for the whole batch (logits first, then taps in order); any teacher engine's.
+     * Output rows (id, view, [augmentation], encoded logits, encoded taps...) of a batch of input rows,
+     * from each column's values for the whole batch (logits first, then taps in order); any teacher engine's.
      */
-    static List<Row> rows(long[] ids, int n, List<float[]> columns, List<Tap> taps, ColumnEncoding logitsEncoding,
+    static List<Row> rows(List<Row> inputs, List<float[]> columns, List<Tap> taps, ColumnEncoding logitsEncoding,
                           ColumnEncoding tapEncoding) {
         List<String> what = new ArrayList<>(List.of("logits"));
         List<ColumnEncoding> encodings = new ArrayList<>(List.of(logitsEncoding));
@@ -180,28 +183,38 @@ final class TeacherInference implements Serializable {
             what.add("tap '" + tap.spec() + "'");
             encodings.add(tapEncoding);
         }
-        return rows(ids, n, columns, what, encodings);
+        return rows(inputs, columns, what, encodings);
     }
 
     /**
-     * Output rows (id, view 0, then one encoded value per column) of a batch of {@code n} examples,
-     * from each column's values for the whole batch; {@code what} names each column in errors.
+     * Output rows of a batch of input rows: id, view (0 for a plain image; a stored view's number and
+     * its {@link Augmentation} parameters when the input carries them), then one encoded value per
+     * column, from each column's values for the whole batch; {@code what} names each column in errors.
      */
-    static List<Row> rows(long[] ids, int n, List<float[]> columns, List<String> what, List<ColumnEncoding> encodings) {
+    static List<Row> rows(List<Row> inputs, List<float[]> columns, List<String> what, List<ColumnEncoding> encodings) {
+        int n = inputs.size();
+        boolean views = n > 0 && Augmentation.in(inputs.get(0).schema());
+        int key = views ? 5 : 2;
         List<Row> out = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
-            Object[] values = new Object[2 + columns.size()];
-            values[0] = ids[i];
-            values[1] = 0;
+            Row in = inputs.get(i);
+            Object[] values = new Object[key + columns.size()];
+            values[0] = in.getLong(0);
+            values[1] = views ? in.getAs(TeacherOutputsTable.VIEW) : 0;
+            if (views) {
+                values[2] = in.getAs(Augmentation.DX);
+                values[3] = in.getAs(Augmentation.DY);
+                values[4] = in.getAs(Augmentation.FLIP);
+            }
             for (int c = 0; c < columns.size(); c++) {
                 float[] all = columns.get(c);
                 int width = all.length / n;
                 int bad = TensorEncoding.firstNonFinite(all, i * width, (i + 1) * width);
                 if (bad >= 0) {
-                    throw new BadInputException("teacher produced " + all[bad] + " in " + what.get(c) + " for id " + ids[i]
+                    throw new BadInputException("teacher produced " + all[bad] + " in " + what.get(c) + " for id " + values[0]
                             + "; teacher outputs must be finite");
                 }
-                values[2 + c] = encodings.get(c).encode(Arrays.copyOfRange(all, i * width, (i + 1) * width));
+                values[key + c] = encodings.get(c).encode(Arrays.copyOfRange(all, i * width, (i + 1) * width));
             }
             out.add(RowFactory.create(values));
         }

@@ -3,6 +3,7 @@ package io.distillery.jobs.stages;
 import io.distillery.config.ModelSpec;
 import io.distillery.config.TrainSettings;
 import io.distillery.errors.BadInputException;
+import io.distillery.data.Augmentation;
 import io.distillery.data.ImageShape;
 import io.distillery.method.DistillationGraph;
 import io.distillery.method.DistillationMethod;
@@ -135,7 +136,20 @@ public final class TrainStage {
                 TeacherCoverage.check(ctx, job.teacherOutputsDir(), teacherColumns, train);
             }
             BatchAssembler assembler = new BatchAssembler(shape, graphSpec.extraInputs(), graphSpec.labels(), job.train().batchSize());
-            RowBatches batches = new RowBatches(train, count, assembler, job.train().seed());
+            int views = outputs == null ? 0 : views(ctx, job);
+            if (views > 0) {
+                log.info("{} {}: {} stored views per example; each epoch shows one of them, with the augmentation the teacher saw", job.role(),
+                        job.name(), views);
+            } else if (job.train().augment()) {
+                if (outputs != null) {
+                    throw new BadInputException("config key '" + (job.role().equals("teacher") ? "teacher" : "distill") + ".train.augment' is true but the teacher outputs in "
+                            + job.teacherOutputsDir() + " hold the plain images only, and a teacher's outputs are valid for the image it saw;"
+                            + " precompute augmented views (precompute.views = K) or set augment = false");
+                }
+                log.info("{} {}: augmented afresh each epoch ({})", job.role(), job.name(), ctx.config().augmentation());
+            }
+            RowBatches batches = new RowBatches(train, count, assembler, job.train().seed(), views,
+                    views == 0 && job.train().augment() ? ctx.config().augmentation() : null);
             TrainingRun.Result result = new TrainingRun(ctx.sc(), ctx.storage(), out.staging(), job.role() + " " + job.name(), job.train(),
                     schedule, StudentGraphs::deployable).run(graph, batches, validation, shape, classes, ctx.resume() && out.resuming());
             Map<String, Object> properties = new LinkedHashMap<>();
@@ -198,13 +212,27 @@ public final class TrainStage {
         }
         if (!teacherColumns.isEmpty()) {
             List<Column> cols = new ArrayList<>(List.of(col(TeacherOutputsTable.ID)));
+            Dataset<Row> outputs = ctx.table(job.teacherOutputsDir());
+            if (views(ctx, job) > 0) {
+                // Every stored view with the augmentation that made it; RowBatches picks one per example per epoch.
+                List.of(TeacherOutputsTable.VIEW, Augmentation.DX, Augmentation.DY, Augmentation.FLIP).forEach(c -> cols.add(col(c)));
+            } else {
+                outputs = outputs.filter(col(TeacherOutputsTable.VIEW).equalTo(0));
+            }
             teacherColumns.forEach(c -> cols.add(col(c)));
-            Dataset<Row> outputs = ctx.table(job.teacherOutputsDir()).filter(col(TeacherOutputsTable.VIEW).equalTo(0))
-                    .select(cols.toArray(new Column[0]));
-            rows = examples.join(outputs, ExamplesTable.ID);
+            rows = examples.join(outputs.select(cols.toArray(new Column[0])), ExamplesTable.ID);
         }
         int workers = job.train().workers() > 0 ? job.train().workers() : ctx.sc().defaultParallelism();
         return rows.repartition(workers, col(ExamplesTable.ID)).persist(StorageLevel.MEMORY_AND_DISK());
+    }
+
+    /** Stored augmented views per example in the job's teacher outputs (0: plain images, or no teacher outputs). */
+    static int views(StageContext ctx, Job job) {
+        String dir = job.teacherOutputsDir();
+        if (dir == null || !ctx.storage().exists(Storage.join(dir, Manifest.FILE))) {
+            return 0;
+        }
+        return TeacherOutputsTable.storedViews(Manifest.read(ctx.storage(), dir));
     }
 
     private static List<Map<String, Object>> describeMethods(Job job) {
