@@ -49,9 +49,12 @@ import java.util.Map;
  * {@code output()} over the same images and {@code ComputationGraph.fit} over the same batches,
  * then prints the table. Speed does not depend on weights, so the teacher is a freshly initialised
  * copy of the demo architecture. Further arguments are {@code --set}-style overrides of the demo config.
+ * Each phase also leaves its numbers in the work directory ({@value #RESULTS}, {@value #PLAIN_RESULTS}),
+ * where {@code bench/peer.sh} reads them; the Spark phase adds one epoch of the same student on labels alone.
  */
 public final class DistillBenchmark {
     private static final String RESULTS = "spark-results.json";
+    private static final String PLAIN_RESULTS = "plain-results.json";
 
     private DistillBenchmark() {
     }
@@ -69,20 +72,24 @@ public final class DistillBenchmark {
         PipelineConfig config = ConfigLoader.load(null, "demo/fashion-mnist.conf", sets);
         SparkSession spark = SparkRuntime.session(config.spark(), args[0].equals("plain") ? "local[1]" : null);
         try {
-            StageContext ctx = StageContext.of(spark, config, true, false);
             if (args[0].equals("spark")) {
-                List<String> ort = new ArrayList<>(sets);
-                ort.add("precompute.engine=" + PrecomputeSettings.ONNX_RUNTIME);
-                sparkPhase(ctx, StageContext.of(spark, ConfigLoader.load(null, "demo/fashion-mnist.conf", ort), true, false), dir);
+                // Each engine named explicitly: the demo config itself precomputes in ONNX Runtime.
+                sparkPhase(engineContext(spark, sets, PrecomputeSettings.DL4J), engineContext(spark, sets, PrecomputeSettings.ONNX_RUNTIME), dir);
             } else {
-                plainPhase(ctx, dir);
+                plainPhase(StageContext.of(spark, config, true, false), dir);
             }
         } finally {
             spark.stop();
         }
     }
 
-    /** Precompute with each engine ({@code ortCtx}: the same config with precompute.engine = onnxruntime), then one distill epoch. */
+    private static StageContext engineContext(SparkSession spark, List<String> sets, String engine) {
+        List<String> withEngine = new ArrayList<>(sets);
+        withEngine.add("precompute.engine=" + engine);
+        return StageContext.of(spark, ConfigLoader.load(null, "demo/fashion-mnist.conf", withEngine), true, false);
+    }
+
+    /** Precompute with each engine ({@code ctx}: precompute.engine = dl4j, {@code ortCtx}: onnxruntime), then one distill epoch and one on labels alone. */
     private static void sparkPhase(StageContext ctx, StageContext ortCtx, Path dir) throws Exception {
         PipelineConfig config = ctx.config();
         Manifest examples = PrepJob.run(ctx.spark(), ctx.storage(), config, ctx.layout().examples(), true);
@@ -100,23 +107,34 @@ public final class DistillBenchmark {
         Manifest outputs = PrecomputeStage.run(ctx); // DL4J last: its table is the one the student reads
         double precompute = outputs.rows() / ((System.nanoTime() - start) / 1e9);
 
-        Student s = student(ctx, outputs, shape, classes);
+        Student s = student(ctx, outputs, shape, classes, StudentGraphs.methods(config.distill(), classes));
         long count = s.rows.count();
-        ComputationGraph graph = new ComputationGraph(s.graph.build());
-        graph.init();
-        double[] epochSeconds = new double[1];
-        SparkGraphTrainer trainer = new SparkGraphTrainer(ctx.sc(), s.train, "bench");
-        trainer.fit(graph, new RowBatches(s.rows, count, s.assembler, s.train.seed()), 0, (g, r) -> epochSeconds[0] = r.seconds());
+        double distillEpoch = sparkEpoch(ctx, s, count);
+        // The same student on labels alone (the baseline's graph): no teacher columns joined or read.
+        Student labels = student(ctx, outputs, shape, classes, StudentGraphs.labelsOnly(classes));
+        double labelsEpoch = sparkEpoch(ctx, labels, labels.rows.count());
 
         Map<String, Object> results = new LinkedHashMap<>();
         results.put("master", ctx.spark().sparkContext().master());
-        results.put("workers", trainer.workers());
+        results.put("workers", new SparkGraphTrainer(ctx.sc(), s.train, "bench").workers());
         results.put("openmp_threads", Nd4jRuntime.threads());
         results.put("train_rows", count);
+        results.put("teacher_parameters", teacher.numParams());
+        results.put("student_parameters", labels.graph.newGraph().numParams());
         results.put("precompute_images_per_second", precompute);
         results.put("precompute_onnxruntime_images_per_second", precomputeOrt);
-        results.put("distill_epoch_seconds", epochSeconds[0]);
+        results.put("distill_epoch_seconds", distillEpoch);
+        results.put("student_labels_epoch_seconds", labelsEpoch);
         Files.writeString(dir.resolve(RESULTS), Json.pretty(results));
+    }
+
+    /** Seconds of one Spark parameter-averaging epoch of a freshly initialised {@code s} over its {@code count} rows. */
+    private static double sparkEpoch(StageContext ctx, Student s, long count) {
+        double[] seconds = new double[1];
+        new SparkGraphTrainer(ctx.sc(), s.train, "bench").fit(s.graph.newGraph(), new RowBatches(s.rows, count, s.assembler, s.train.seed()), 0,
+                (g, r) -> seconds[0] = r.seconds());
+        s.rows.unpersist();
+        return seconds[0];
     }
 
     private static void plainPhase(StageContext ctx, Path dir) throws Exception {
@@ -143,7 +161,7 @@ public final class DistillBenchmark {
         double output = n / ((System.nanoTime() - start) / 1e9);
         double ortOutput = onnxRuntimeSpeed(teacher, shape, images);
 
-        Student s = student(ctx, outputs, shape, classes);
+        Student s = student(ctx, outputs, shape, classes, StudentGraphs.methods(config.distill(), classes));
         List<MultiDataSet> batches = s.rows.javaRDD().mapPartitions(s.assembler::batches).collect();
         ComputationGraph graph = new ComputationGraph(s.graph.build());
         graph.init();
@@ -152,6 +170,12 @@ public final class DistillBenchmark {
             graph.fit(mds);
         }
         double fit = (System.nanoTime() - start) / 1e9;
+        Map<String, Object> plain = new LinkedHashMap<>();
+        plain.put("openmp_threads", Nd4jRuntime.threads());
+        plain.put("output_images_per_second", output);
+        plain.put("onnxruntime_output_images_per_second", ortOutput);
+        plain.put("fit_epoch_seconds", fit);
+        Files.writeString(dir.resolve(PLAIN_RESULTS), Json.pretty(plain));
 
         var spark = Json.tree(Files.readString(dir.resolve(RESULTS)));
         double precompute = spark.get("precompute_images_per_second").asDouble();
@@ -200,11 +224,10 @@ public final class DistillBenchmark {
     private record Student(TrainSettings train, DistillationGraph graph, Dataset<Row> rows, BatchAssembler assembler) {
     }
 
-    /** The demo's distillation student and its training rows, built the way the distill stage builds them. */
-    private static Student student(StageContext ctx, Manifest outputs, ImageShape shape, int classes) {
+    /** The demo's student with {@code methods} (distillation, or labels only) and its training rows, built the way the distill stage builds them. */
+    private static Student student(StageContext ctx, Manifest outputs, ImageShape shape, int classes, List<DistillationMethod> methods) {
         PipelineConfig config = ctx.config();
         TrainSettings train = config.distill().train();
-        List<DistillationMethod> methods = StudentGraphs.methods(config.distill(), classes);
         TeacherOutputs teacherOutputs = new TeacherOutputs(ctx.layout().teacherOutputs(), outputs);
         DistillationGraph graph = StudentGraphs.build(config.student().model(), shape, classes, train, methods, teacherOutputs);
         TrainStage.Job job = new TrainStage.Job("student", "bench", ctx.layout().student(), config.student().model(), train, methods,
