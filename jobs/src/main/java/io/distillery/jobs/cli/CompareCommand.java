@@ -28,15 +28,17 @@ final class CompareCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         ComparisonPlan p = ComparisonPlan.load(plan);
         PipelineConfig config = options.load(null);
-        SparkSession spark = SparkRuntime.session(config.spark(), options.master);
         MethodComparison.Result result;
-        try {
-            if (!options.noPreflight) {
-                Preflight.beforeStages(spark, config);
+        try (RunLock lock = StageRunner.lock("compare", config)) {
+            SparkSession spark = SparkRuntime.session(config.spark(), options.master);
+            try {
+                if (!options.noPreflight) {
+                    Preflight.beforeStages(spark, config);
+                }
+                result = MethodComparison.run(spark, options.config, options.sets, p);
+            } finally {
+                spark.stop();
             }
-            result = MethodComparison.run(spark, options.config, options.sets, p);
-        } finally {
-            spark.stop();
         }
         System.out.println();
         System.out.println(ComparisonTable.markdown(result));

@@ -31,7 +31,7 @@ final class DemoCommand implements Callable<Integer> {
             throw new BadInputException("Fashion-MNIST not found at " + path + "; install it with: sudo apt-get install dataset-fashion-mnist"
                     + " (or point --set data.path=DIR at a folder holding its four idx .gz files)");
         }
-        var report = StageRunner.run(options, config, Pipeline::all);
+        var report = StageRunner.run("demo", options, config, Pipeline::all);
         System.out.println();
         System.out.println(ReportWriter.markdown(report));
         System.out.println("Report, plots and tables: " + config.runDir());

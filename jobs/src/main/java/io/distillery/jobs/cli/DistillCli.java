@@ -77,7 +77,7 @@ public final class DistillCli implements Runnable {
 
         @Override
         public Integer call() {
-            Object result = StageRunner.run(options, options.load(null), this::run);
+            Object result = StageRunner.run(getClass().getAnnotation(Command.class).name(), options, options.load(null), this::run);
             if (result instanceof Report report) {
                 System.out.println(ReportWriter.markdown(report));
             }

@@ -65,7 +65,7 @@ final class ExportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        List<String> lines = StageRunner.run(options, options.load(null), this::export);
+        List<String> lines = StageRunner.run("export", options, options.load(null), this::export);
         lines.forEach(System.out::println);
         return 0;
     }
