@@ -98,7 +98,8 @@ class ClusterConfigTest {
                 for (String option : options) {
                     assertTrue(driver.contains(option), f.getFileName() + " driver options lack " + option);
                 }
-                if (!f.getFileName().toString().contains("local")) {
+                // Local mode has no executor JVM; the loopback standalone cluster (local-cluster) has.
+                if (!f.getFileName().toString().equals("spark-defaults.local.conf")) {
                     String executor = text.lines().filter(l -> l.startsWith("spark.executor.extraJavaOptions")).findFirst().orElse("");
                     for (String option : options) {
                         assertTrue(executor.contains(option), f.getFileName() + " executor options lack " + option);
