@@ -97,6 +97,9 @@ class StandaloneClusterTest {
         assertNotNull(cluster.masterUrl, "local-cluster.sh start printed no spark:// URL");
         assertTrue(cluster.masterUrl.startsWith("spark://127.0.0.1:"), cluster.masterUrl);
         assertEquals(2, cluster.workers().size(), "Worker JVMs");
+        LocalCluster.Result again = cluster.script(tmp.resolve("start-again.log"), 60, "start");
+        assertEquals(2, again.status(), again.output());
+        assertTrue(again.output().contains("already running at " + cluster.masterUrl), again.output());
         Run run = submit("pipeline", "pipeline", "--config", config.toString());
         run.expectSuccess();
         assertTrue(run.log.contains("Granted executor ID"), "no executor was granted:\n" + run.tail());
