@@ -56,13 +56,15 @@ running() {
 }
 # Executor JVMs (CoarseGrainedExecutorBackend) whose parent is one of our Workers.
 executor_pids() {
-  local f wpid
+  local f wpid d
   for f in "$state"/pids/worker-*; do
     [[ -f $f ]] || continue
     wpid=$(cat "$f")
     ours "$wpid" || continue
-    ps -o pid= --ppid "$wpid" 2>/dev/null | while read -r p; do
-      if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q CoarseGrainedExecutorBackend; then echo "$p"; fi
+    for d in /proc/[0-9]*; do
+      # /proc/PID/stat: "pid (comm) state ppid ..."; the command name may hold spaces, so cut after ')'.
+      [[ $(sed 's/.*) [A-Za-z] \([0-9]*\).*/\1/' "$d/stat" 2>/dev/null) == "$wpid" ]] || continue
+      if tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -q CoarseGrainedExecutorBackend; then echo "${d#/proc/}"; fi
     done
   done
 }
