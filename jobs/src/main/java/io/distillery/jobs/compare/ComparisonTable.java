@@ -16,7 +16,9 @@ public final class ComparisonTable {
         b.append("| row | test accuracy (%) | Δ vs student alone | kept epoch / epochs | validation at kept / last epoch (%)"
                 + " | s per epoch | parameters | teacher-output bytes read |\n");
         b.append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-        MethodComparison.RowResult alone = r.rows().stream().filter(x -> x.id().equals("student-alone")).findFirst().orElse(null);
+        // The student alone: row "student-alone", else the first whose id starts so ("student-alone-augmented").
+        MethodComparison.RowResult alone = r.rows().stream().filter(x -> x.id().equals("student-alone")).findFirst()
+                .or(() -> r.rows().stream().filter(x -> x.id().startsWith("student-alone")).findFirst()).orElse(null);
         for (MethodComparison.RowResult row : r.rows()) {
             boolean teacher = row.id().equals("teacher") || row.id().startsWith("teacher-") || row.id().equals("ensemble");
             var s = row.seeds();
