@@ -48,9 +48,9 @@ public record Augmentation(int cropPad, boolean flip, long seed) implements Seri
         return pmod(xxhash64(id, lit(seed), draw, lit(salt)), lit(2L * cropPad + 1)).minus(cropPad).cast("int");
     }
 
-    /** Whether rows of this schema carry augmentation parameters. */
+    /** Whether rows of this schema carry augmentation parameters (a row built without a schema does not). */
     public static boolean in(org.apache.spark.sql.types.StructType schema) {
-        return java.util.Arrays.asList(schema.fieldNames()).contains(DX);
+        return schema != null && java.util.Arrays.asList(schema.fieldNames()).contains(DX);
     }
 
     /** The image of a row with (or without) the parameter columns: stored bytes, augmented when the row has them. */
