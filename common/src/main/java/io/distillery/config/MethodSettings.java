@@ -147,18 +147,28 @@ public final class MethodSettings {
      * CDFKD-MFS (Hao et al., TMM 2022), {@value #RECONSTRUCTED_V0}: data-free distillation of several
      * teachers into a multi-header student through a generator, as one graph (see
      * {@code io.distillery.method.CdfkdMfs}). {@code headers} 0 means one header per teacher;
-     * {@code attentionSamples} 0 means the plain mean of the headers (the attention stage is not built yet).
+     * {@code attentionSamples} 0 means the plain mean of the headers; N > 1 trains the card's attention over
+     * them on the first N training images by id.
+     * {@code classWeight} > 0 is our addition, not the card's: a class-conditional generator (see
+     * {@code CdfkdMfs}); 0 is the card's game.
      */
     public record CdfkdMfs(boolean enabled, String variant, int noiseDim, int headers, double ensembleWeight, double headerWeight,
                            double generatorWeight, double bnWeight, double firstBnRatio, double reversalScale,
-                           double generatorLearningRate, int batchesPerEpoch, int attentionSamples, List<Integer> generatorWidths)
+                           double generatorLearningRate, int batchesPerEpoch, int attentionSamples, List<Integer> generatorWidths,
+                           double classWeight)
             implements Serializable {
-        /** The card's generator widths (128, 64). */
+        /** The card's generator widths (128, 64) and game (no class-conditional term). */
         public CdfkdMfs(boolean enabled, String variant, int noiseDim, int headers, double ensembleWeight, double headerWeight,
                         double generatorWeight, double bnWeight, double firstBnRatio, double reversalScale,
                         double generatorLearningRate, int batchesPerEpoch, int attentionSamples) {
             this(enabled, variant, noiseDim, headers, ensembleWeight, headerWeight, generatorWeight, bnWeight, firstBnRatio, reversalScale,
-                    generatorLearningRate, batchesPerEpoch, attentionSamples, List.of(128, 64));
+                    generatorLearningRate, batchesPerEpoch, attentionSamples, List.of(128, 64), 0);
+        }
+
+        /** With the same settings but the class-conditional term at {@code weight}. */
+        public CdfkdMfs withClassWeight(double weight) {
+            return new CdfkdMfs(enabled, variant, noiseDim, headers, ensembleWeight, headerWeight, generatorWeight, bnWeight, firstBnRatio,
+                    reversalScale, generatorLearningRate, batchesPerEpoch, attentionSamples, generatorWidths, weight);
         }
 
         public static CdfkdMfs from(Config c) {
@@ -166,7 +176,7 @@ public final class MethodSettings {
                     c.getDouble("ensemble-weight"), c.getDouble("header-weight"), c.getDouble("generator-weight"),
                     c.getDouble("bn-weight"), c.getDouble("first-bn-ratio"), c.getDouble("reversal-scale"),
                     c.getDouble("generator-learning-rate"), c.getInt("batches-per-epoch"), c.getInt("attention-samples"),
-                    List.copyOf(c.getIntList("generator-widths")));
+                    List.copyOf(c.getIntList("generator-widths")), c.getDouble("class-weight"));
             m.validate();
             return m;
         }
@@ -186,9 +196,10 @@ public final class MethodSettings {
             Check.positive(w + "generator-learning-rate", generatorLearningRate);
             Check.atLeast(w + "batches-per-epoch", batchesPerEpoch, 1);
             Check.atLeast(w + "attention-samples", attentionSamples, 0);
-            if (attentionSamples > 0) {
-                throw new BadInputException("config key 'distill.cdfkd-mfs.attention-samples' is " + attentionSamples
-                        + ", but the attention step over the headers is not built yet; use 0 (the headers' mean)");
+            Check.atLeast(w + "class-weight", classWeight, 0);
+            if (attentionSamples == 1) {
+                throw new BadInputException("config key 'distill.cdfkd-mfs.attention-samples' is 1: the attention step needs at least 2"
+                        + " labelled images (one to train on, one held out to choose the epoch); use 0 for the headers' mean");
             }
             if (generatorWidths.size() != 2 || generatorWidths.stream().anyMatch(x -> x < 1)) {
                 throw new BadInputException("config key 'distill.cdfkd-mfs.generator-widths' must be two positive channel counts, got "
@@ -202,7 +213,7 @@ public final class MethodSettings {
 
         /** The reference defaults, disabled. */
         public static CdfkdMfs off() {
-            return new CdfkdMfs(false, RECONSTRUCTED_V0, 100, 0, 5.0, 1.0, 1.0, 0.1, 5.0, 0.2, 0.001, 100, 0, List.of(128, 64));
+            return new CdfkdMfs(false, RECONSTRUCTED_V0, 100, 0, 5.0, 1.0, 1.0, 0.1, 5.0, 0.2, 0.001, 100, 0, List.of(128, 64), 0);
         }
 
         /** Headers for {@code teachers} teachers: {@code headers}, or one per teacher when 0. */

@@ -103,9 +103,7 @@ public final class BatchStatsLoss implements ILossFunction {
         // Times B (the per-example sum): the 1/B cancels.
         INDArray meanCoef = meanNorm > TINY ? s.meanDiff.div(meanNorm * hw) : Nd4j.zeros(x.dataType(), s.meanDiff.length());
         INDArray varCoef = varNorm > TINY ? s.varDiff.mul(2.0 / (varNorm * hw)) : Nd4j.zeros(x.dataType(), s.varDiff.length());
-        INDArray x3 = x.reshape('c', b, mean.length, hw);
-        INDArray centred = x3.sub(s.batchMean.reshape(1, mean.length, 1));
-        INDArray grad = centred.muli(varCoef.reshape(1, mean.length, 1)).addi(meanCoef.reshape(1, mean.length, 1))
+        INDArray grad = s.centred.muli(varCoef.reshape(1, mean.length, 1)).addi(meanCoef.reshape(1, mean.length, 1))
                 .muli(weight).reshape('c', b, (long) mean.length * hw);
         return activationFn.backprop(preOutput.dup(), grad).getFirst();
     }
@@ -117,17 +115,24 @@ public final class BatchStatsLoss implements ILossFunction {
                 computeGradient(labels, preOutput, activationFn, mask));
     }
 
-    private record Stats(INDArray batchMean, INDArray meanDiff, INDArray varDiff, long spatial) {
+    /** centred: x − μ_B as [B, C, HW]. */
+    private record Stats(INDArray centred, INDArray meanDiff, INDArray varDiff, long spatial) {
     }
 
+    /**
+     * Reduces over HW (contiguous) first, then over B: ND4J's reduction over dimensions (0, 2) at once
+     * walks a tensor-along-dimension per channel and cost several times more in the data-free step.
+     */
     private Stats stats(INDArray x) {
+        long b = x.size(0);
         long hw = x.size(1) / mean.length;
-        INDArray x3 = x.reshape('c', x.size(0), mean.length, hw);
-        INDArray batchMean = x3.mean(0, 2);
-        INDArray batchVar = x3.var(false, 0, 2);
+        INDArray x3 = x.reshape('c', b, mean.length, hw);
+        INDArray batchMean = x3.sum(2).sum(0).divi((double) b * hw);
+        INDArray centred = x3.sub(batchMean.reshape(1, mean.length, 1));
+        INDArray batchVar = centred.mul(centred).sum(2).sum(0).divi((double) b * hw);
         INDArray runningMean = Nd4j.createFromArray(mean).castTo(x.dataType());
         INDArray runningVar = Nd4j.createFromArray(variance).castTo(x.dataType());
-        return new Stats(batchMean, batchMean.sub(runningMean), batchVar.sub(runningVar), hw);
+        return new Stats(centred, batchMean.sub(runningMean), batchVar.sub(runningVar), hw);
     }
 
     private void check(INDArray labels, INDArray preOutput, INDArray mask) {

@@ -135,13 +135,19 @@ public final class StudentGraphs {
         return withParamsOf(conf, trained);
     }
 
-    /** A new graph of configuration {@code conf} holding {@code trained}'s parameters, copied by layer name. */
-    public static ComputationGraph withParamsOf(ComputationGraphConfiguration conf, ComputationGraph trained) {
+    /**
+     * A new graph of configuration {@code conf} holding trained parameters copied by layer name, each
+     * layer from the first of {@code trained} that has it (every layer with parameters must be found).
+     */
+    public static ComputationGraph withParamsOf(ComputationGraphConfiguration conf, ComputationGraph... trained) {
         ComputationGraph plain = new ComputationGraph(conf);
         plain.init();
         for (org.deeplearning4j.nn.api.Layer layer : plain.getLayers()) {
             if (layer.numParams() > 0) {
-                layer.setParams(trained.getLayer(layer.conf().getLayer().getLayerName()).params().dup());
+                String name = layer.conf().getLayer().getLayerName();
+                ComputationGraph source = java.util.Arrays.stream(trained).filter(t -> t.getConfiguration().getVertices().containsKey(name))
+                        .findFirst().orElseThrow(() -> new IllegalArgumentException("no trained graph has layer '" + name + "'"));
+                layer.setParams(source.getLayer(name).params().dup());
             }
         }
         return plain;

@@ -1,5 +1,6 @@
 package io.distillery.method;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.distillery.config.MethodSettings;
@@ -82,7 +83,7 @@ class CdfkdMfsDataFreeTest {
         ComputationGraph before = method.student(graph);
         int iterations = 100;
         for (int i = 0; i < iterations; i++) {
-            graph.fit(NoiseBatches.batch(3, 0, i, train.batchSize(), settings.noiseDim(), method.labelWidths()));
+            graph.fit(NoiseBatches.batch(3, 0, i, train.batchSize(), method.noiseLayout()));
         }
         ComputationGraph student = method.student(graph);
         double acc = accuracy(student, test);
@@ -90,5 +91,19 @@ class CdfkdMfsDataFreeTest {
                 teacherSeconds, (System.nanoTime() - start) / 1e9 - teacherSeconds, acc, accuracy(before, test), graph.score());
         // Measured 0.70 here (1.00 after 150 iterations of 64 with the wider student and generator: ~50 s on 2 shared cores).
         assertTrue(acc > 0.5, "data-free student accuracy on real images " + acc + " (chance 0.25)");
+
+        // The attention step on 100 labelled images: spoil header 1, so the headers' mean suffers and the attention must learn to trust header 0.
+        ComputationGraph spoiled = student.clone();
+        spoiled.getLayer("h1_logits").setParams(Nd4j.randn(DataType.FLOAT, 1, spoiled.getLayer("h1_logits").numParams()).muli(20));
+        DataSet labelled = quadrants(100, 7);
+        int[] labels = labelled.getLabels().argMax(1).toIntVector();
+        HeaderAttentionStep.Result attended = HeaderAttentionStep.train(method, spoiled, labelled.getFeatures(), labels, 3);
+        double meanAcc = accuracy(spoiled, test), attentionAcc = accuracy(attended.student(), test);
+        System.out.printf("attention step: spoiled mean %.3f, with attention %.3f (held-out %.2f -> %.2f, epoch %d)%n", meanAcc, attentionAcc,
+                attended.meanHeldOutAccuracy(), attended.heldOutAccuracy(), attended.selectedEpoch());
+        assertEquals(80, attended.trainSamples());
+        assertEquals(20, attended.heldOutSamples());
+        assertTrue(attended.heldOutAccuracy() >= attended.meanHeldOutAccuracy(), "never worse than the mean on the held-out samples");
+        assertTrue(attentionAcc > meanAcc + 0.1, "attention " + attentionAcc + " against the spoiled mean " + meanAcc);
     }
 }

@@ -94,7 +94,7 @@ class CdfkdMfsTest {
     }
 
     static MultiDataSet noise(CdfkdMfs m, int index) {
-        return NoiseBatches.batch(5, 0, index, BATCH, NOISE, m.labelWidths());
+        return NoiseBatches.batch(5, 0, index, BATCH, m.noiseLayout());
     }
 
     static MultiDataSet toDouble(MultiDataSet d) {
@@ -260,7 +260,7 @@ class CdfkdMfsTest {
         assertEquals(List.of(CdfkdMfs.STUDENT_IMAGE), conf.getVertexInputs().get("conv1_conv"), "the student reads the reversed images");
     }
 
-    private static final List<String> STUDENT_SAMPLE = List.of("conv1_conv_W", "conv2_bn_gamma", "h0_e1_sep1_pW", "h1_e2_sep2_W",
+    private static final List<String> STUDENT_SAMPLE = List.of("conv1_conv_W", "conv2_bn_gamma", "h0_e1_sep1_W", "h1_e2_sep2_dw_W",
             "h0_e2_bn1_beta", "h1_logits_W");
     private static final List<String> SKIP = List.of("_mean", "_var", "_log10stdev");
 
@@ -274,7 +274,8 @@ class CdfkdMfsTest {
 
     @Test
     void generatorAndStudentGetTheScoreGradientThroughFrozenTeachersWhenTheReversalIsTheIdentity() {
-        CdfkdMfs m = method(teachers());
+        // Class-conditional, so that the check covers the class heads too (the card's heads are all there as well).
+        CdfkdMfs m = new CdfkdMfs(settings(NOISE).withClassWeight(0.5), STUDENT, IMAGE, CLASSES, TRAIN, teachers(), new int[] {3, 2});
         ComputationGraph g = doubleTrainingGraph(m);
         MultiDataSet data = toDouble(noise(m, 1));
         // Every generator parameter, and a sample of the student's (each entry costs two forward passes).
@@ -388,6 +389,31 @@ class CdfkdMfsTest {
         CdfkdMfs m = method(teachers());
         assertEquals(0.2, m.reversalLambda(), 1e-12);
         assertEquals(2, m.headers());
-        assertTrue(m.labels().stream().allMatch(l -> l instanceof LabelSource.Zeros));
+        NoiseBatches.Layout layout = m.noiseLayout();
+        assertEquals(0, layout.classes());
+        for (boolean classHead : layout.classLabels()) {
+            assertFalse(classHead, "the card's game: every head compares graph activations against zeros");
+        }
+    }
+
+    @Test
+    void aClassConditionalGeneratorReadsTheClassAndEachTeacherGetsACrossEntropyHead() {
+        CdfkdMfs m = new CdfkdMfs(settings(NOISE).withClassWeight(0.5), STUDENT, IMAGE, CLASSES, TRAIN, teachers(), new int[] {3, 2});
+        NoiseBatches.Layout layout = m.noiseLayout();
+        assertEquals(CLASSES, layout.classes());
+        assertEquals(NOISE + CLASSES, m.trainingConfiguration().getVertices().get("gen_fc") instanceof org.deeplearning4j.nn.conf.graph.LayerVertex v
+                ? ((org.deeplearning4j.nn.conf.layers.FeedForwardLayer) v.getLayerConf().getLayer()).getNIn() : -1, "noise then one-hot class");
+        List<String> classHeads = new java.util.ArrayList<>();
+        for (int h = 0; h < layout.classLabels().length; h++) {
+            if (layout.classLabels()[h]) {
+                classHeads.add(m.outputs().get(h));
+            }
+        }
+        assertEquals(List.of(CdfkdMfs.CLASS_PREFIX + 0, CdfkdMfs.CLASS_PREFIX + 1), classHeads);
+        assertEquals(List.of("t0_logits"), m.trainingConfiguration().getVertexInputs().get(CdfkdMfs.CLASS_PREFIX + 0),
+                "before the reversal: the generator descends it");
+        ComputationGraph g = m.trainingGraph();
+        g.fit(NoiseBatches.batch(5, 0, 0, BATCH, layout));
+        assertTrue(Double.isFinite(g.score()));
     }
 }

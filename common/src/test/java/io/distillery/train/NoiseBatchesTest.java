@@ -10,6 +10,9 @@ import java.util.List;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.dataset.api.MultiDataSet;
 
 /** {@link NoiseBatches}: deterministic Gaussian noise per (seed, epoch, batch), zero labels per head, rounds that partition an epoch. */
@@ -34,10 +37,30 @@ class NoiseBatchesTest {
     }
 
     @Test
+    void aClassConditionalBatchCyclesThroughTheClassesAndLabelsItsClassHeads() {
+        NoiseBatches.Layout layout = new NoiseBatches.Layout(10, 4, WIDTHS, new boolean[] {true, false, true});
+        MultiDataSet a = NoiseBatches.batch(7, 2, 3, 16, layout);
+        assertArrayEquals(new long[] {16, 14}, a.getFeatures(0).shape());
+        INDArray classes = a.getFeatures(0).get(NDArrayIndex.all(), NDArrayIndex.interval(10, 14));
+        assertEquals(classes, a.getLabels(0), "the class heads' labels are the one-hot classes in the input");
+        assertEquals(classes, a.getLabels(2));
+        assertEquals(0, a.getLabels(1).sumNumber().doubleValue());
+        assertEquals(Nd4j.ones(classes.dataType(), 16), classes.sum(1), "one class per example");
+        assertEquals(Nd4j.zeros(classes.dataType(), 4).addi(4), classes.sum(0), "16 examples, 4 of each class");
+        INDArray offsets = Nd4j.createFromArray(
+                java.util.stream.IntStream.range(0, 20).map(i -> NoiseBatches.batch(7, 0, i, 16, layout).getLabels(0).getRow(0).argMax().getInt(0))
+                        .toArray());
+        assertTrue(offsets.maxNumber().intValue() > offsets.minNumber().intValue(), "the first class varies between batches: " + offsets);
+        assertEquals(a.getFeatures(0), NoiseBatches.batch(7, 2, 3, 16, layout).getFeatures(0), "determined by its arguments");
+        assertThrows(IllegalArgumentException.class, () -> new NoiseBatches.Layout(10, 3, WIDTHS, new boolean[] {true, false, false}),
+                "a class head must be as wide as the classes");
+    }
+
+    @Test
     void roundsDealAnEpochsBatchesOnTheWorkers() {
         SparkSession spark = LocalSpark.start("NoiseBatchesTest");
         try {
-            NoiseBatches batches = new NoiseBatches(JavaSparkContext.fromSparkContext(spark.sparkContext()), 5, 8, 3, WIDTHS, 11, 2);
+            NoiseBatches batches = new NoiseBatches(JavaSparkContext.fromSparkContext(spark.sparkContext()), 5, 8, NoiseBatches.Layout.noiseOnly(3, WIDTHS), 11, 2);
             assertEquals(40, batches.count());
             List<MultiDataSet> first = batches.round(0, 0, 2).collect();
             List<MultiDataSet> second = batches.round(0, 1, 2).collect();
@@ -50,6 +73,6 @@ class NoiseBatchesTest {
         } finally {
             spark.stop();
         }
-        assertThrows(IllegalArgumentException.class, () -> new NoiseBatches(null, 0, 8, 3, WIDTHS, 1, 1));
+        assertThrows(IllegalArgumentException.class, () -> new NoiseBatches(null, 0, 8, NoiseBatches.Layout.noiseOnly(3, WIDTHS), 1, 1));
     }
 }

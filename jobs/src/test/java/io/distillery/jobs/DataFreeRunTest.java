@@ -4,12 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.distillery.method.HeaderAttention;
 import io.distillery.model.Models;
 import io.distillery.runtime.Storage;
 import io.distillery.table.Manifest;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -28,6 +30,7 @@ class DataFreeRunTest {
     static Path runDir;
     static TestRuns.Run pipeline;
     static TestRuns.Run onnx;
+    static TestRuns.Run attention;
 
     @BeforeAll
     static void run() {
@@ -47,6 +50,9 @@ class DataFreeRunTest {
                 }
                 """);
         pipeline = TestRuns.cli("pipeline", "--config", config.toString());
+        attention = TestRuns.cli("distill", "--config", config.toString(), "--set", "student.name=tiny-attention",
+                "--set", "distill.cdfkd-mfs.attention-samples=50", "--set", "distill.cdfkd-mfs.class-weight=0.5",
+                "--set", "distill.train.epochs=1");
         Path onnxConfig = TestRuns.config(tmp, tmp.resolve("onnx-run"), 100, """
                 distillery.teacher { name = "torch-cnn", import = "classpath:/onnx/fashion_cnn.onnx" }
                 distillery.teacher.onnx { scale = 0.00392156862745098, mean = [0.2860], std = [0.3530] }
@@ -71,6 +77,24 @@ class DataFreeRunTest {
                 g.getConfiguration().getVertices().keySet().toString());
         String report = Files.readString(runDir.resolve("reports/report.md"));
         assertTrue(report.contains("| student | tiny-cnn |") && report.contains("| ensemble | pair |"), report);
+    }
+
+    @Test
+    void aClassConditionalGeneratorAndTheAttentionStepOnFiftyLabelledImages() throws Exception {
+        assertEquals(0, attention.status(), attention.err());
+        Manifest student = Manifest.read(Storage.local(), runDir.resolve("students/tiny-attention").toString());
+        assertEquals(50, ((Number) student.property("training_images")).intValue(), "the attention step's images are the only real ones");
+        Map<?, ?> step = (Map<?, ?>) student.property("attention");
+        assertEquals(40, ((Number) step.get("train_images")).intValue());
+        assertEquals(10, ((Number) step.get("held_out_images")).intValue());
+        assertTrue(((Number) step.get("held_out_accuracy")).doubleValue() >= ((Number) step.get("held_out_accuracy_of_mean")).doubleValue(),
+                step.toString());
+        assertTrue(student.properties().get("methods").toString().contains("classWeight=0.5"), student.properties().toString());
+        // Deployed with the attention block in place of the mean; still image in, softmax out.
+        ComputationGraph g = Models.read(Storage.local(), runDir.resolve("students/tiny-attention/model.zip").toString(), false);
+        assertEquals(List.of("input"), g.getConfiguration().getNetworkInputs());
+        assertTrue(g.getConfiguration().getVertices().containsKey(HeaderAttention.SCORE), g.getConfiguration().getVertices().keySet().toString());
+        assertTrue(attention.err().contains("attention step on 50 labelled training images"), attention.err());
     }
 
     @Test

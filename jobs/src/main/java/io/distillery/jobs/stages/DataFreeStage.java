@@ -5,6 +5,7 @@ import io.distillery.config.PipelineConfig;
 import io.distillery.data.ImageShape;
 import io.distillery.errors.BadInputException;
 import io.distillery.method.CdfkdMfs;
+import io.distillery.method.HeaderAttentionStep;
 import io.distillery.model.Models;
 import io.distillery.runtime.Nd4jRuntime;
 import io.distillery.runtime.SparkRuntime;
@@ -21,6 +22,8 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.storage.StorageLevel;
 import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -88,6 +91,35 @@ public final class DataFreeStage {
         }
     }
 
+    /**
+     * The attention step on the first {@code samples} training images by id: the only real training
+     * images a data-free run reads, a number fixed by the config (so collecting them is bounded).
+     */
+    private static HeaderAttentionStep.Result attentionStep(StageContext ctx, CdfkdMfs method, ComputationGraph student, ImageShape shape,
+                                                            int samples) {
+        long start = System.nanoTime();
+        ctx.spark().sparkContext().setJobDescription("cdfkd-mfs attention step: the first " + samples + " training images");
+        List<Row> rows = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).equalTo("train"))
+                .select(ExamplesTable.ID, ExamplesTable.LABEL, ExamplesTable.IMAGE).orderBy(ExamplesTable.ID).limit(samples).collectAsList();
+        if (rows.size() < 2) {
+            throw new BadInputException("config key 'distill.cdfkd-mfs.attention-samples' is " + samples + ", but the examples table has "
+                    + rows.size() + " training image(s); the attention step needs at least 2");
+        }
+        int pixels = shape.channels() * shape.height() * shape.width();
+        float[] buffer = new float[rows.size() * pixels];
+        int[] labels = new int[rows.size()];
+        for (int r = 0; r < rows.size(); r++) {
+            ExamplesTable.toChw(rows.get(r).getAs(ExamplesTable.IMAGE), shape, buffer, r * pixels);
+            labels[r] = rows.get(r).<Number>getAs(ExamplesTable.LABEL).intValue();
+        }
+        INDArray images = Nd4j.create(buffer, new long[] {rows.size(), shape.channels(), shape.height(), shape.width()}, 'c');
+        HeaderAttentionStep.Result result = HeaderAttentionStep.train(method, student, images, labels, ctx.config().distill().train().seed());
+        log.info("student: attention step on {} labelled training images ({} held out): held-out accuracy {} with the headers' mean, {} kept"
+                        + " (epoch {} of {}; 0 = the mean), {} s", rows.size(), result.heldOutSamples(), String.format("%.4f", result.meanHeldOutAccuracy()),
+                String.format("%.4f", result.heldOutAccuracy()), result.selectedEpoch(), 30, String.format("%.1f", (System.nanoTime() - start) / 1e9));
+        return result;
+    }
+
     private static Manifest train(StageContext ctx, MethodSettings.CdfkdMfs settings, Manifest examples, Map<String, String> dirs,
                                   Provenance provenance, StagedOutput out, long start) {
         PipelineConfig c = ctx.config();
@@ -102,8 +134,8 @@ public final class DataFreeStage {
                 c.student().name(), method, dirs.size(), dirs.keySet(), method.headers(), graph.numParams(), method.student(graph).numParams(),
                 method.outputs(), Nd4jRuntime.describe(graph));
         int workers = c.distill().train().workers() > 0 ? c.distill().train().workers() : ctx.sc().defaultParallelism();
-        NoiseBatches batches = new NoiseBatches(ctx.sc(), settings.batchesPerEpoch(), c.distill().train().batchSize(), settings.noiseDim(),
-                method.labelWidths(), c.distill().train().seed(), workers);
+        NoiseBatches batches = new NoiseBatches(ctx.sc(), settings.batchesPerEpoch(), c.distill().train().batchSize(), method.noiseLayout(),
+                c.distill().train().seed(), workers);
         Dataset<Row> validation = ctx.table(ctx.layout().examples()).filter(col(ExamplesTable.SPLIT).equalTo("validation"))
                 .select(ExamplesTable.ID, ExamplesTable.LABEL, ExamplesTable.IMAGE).persist(StorageLevel.MEMORY_AND_DISK());
         try {
@@ -116,8 +148,17 @@ public final class DataFreeStage {
             properties.put("teachers", List.copyOf(dirs.keySet()));
             properties.put("training_images", 0);
             properties.put("teacher_columns", List.of());
+            ComputationGraph student = method.student(result.graph());
+            if (settings.attentionSamples() > 0) {
+                HeaderAttentionStep.Result attention = attentionStep(ctx, method, student, shape, settings.attentionSamples());
+                student = attention.student();
+                properties.put("training_images", attention.trainSamples() + attention.heldOutSamples());
+                properties.put("attention", Map.of("train_images", attention.trainSamples(), "held_out_images", attention.heldOutSamples(),
+                        "held_out_accuracy_of_mean", attention.meanHeldOutAccuracy(), "held_out_accuracy", attention.heldOutAccuracy(),
+                        "selected_epoch", attention.selectedEpoch()));
+            }
             return TrainStage.commit(ctx, out, "student", c.student().name(), c.student().model(), shape, classNames,
-                    method.student(result.graph()), result, properties, provenance, start);
+                    student, result, properties, provenance, start);
         } finally {
             validation.unpersist();
         }
