@@ -5,6 +5,7 @@ import io.distillery.data.ImageShape;
 import io.distillery.jobs.report.Report;
 import io.distillery.jobs.report.ReportWriter;
 import io.distillery.model.Models;
+import io.distillery.errors.BadInputException;
 import io.distillery.onnx.OnnxExport;
 import io.distillery.onnx.OnnxGraph;
 import io.distillery.onnx.OnnxModels;
@@ -133,7 +134,14 @@ public final class EvaluateStage {
             log.info("evaluate: {} test accuracy {} on {} images, {} parameters, {} images/s by batch size", key,
                     String.format("%.4f", acc.value()), acc.total(), graph.numParams(), speed);
             if (e.onnx()) {
-                results.add(evaluateExport(ctx, results.get(results.size() - 1), graph, test, shape, e, threads));
+                try {
+                    OnnxExport.toBytes(graph, shape, Map.of());
+                    results.add(evaluateExport(ctx, results.get(results.size() - 1), graph, test, shape, e, threads));
+                } catch (BadInputException unsupported) {
+                    // A check beside the DL4J row, not the product: a model outside the exporter's mapping (a multi-header
+                    // data-free student's merges, say) gets no ONNX row rather than failing the whole evaluate stage.
+                    log.warn("evaluate.onnx: no ONNX Runtime row for {}: {}", key, unsupported.getMessage());
+                }
             }
             if (!key.equals(role)) {
                 members.add(bytes);
