@@ -31,7 +31,7 @@ import org.nd4j.linalg.lossfunctions.LossFunctions;
 public final class HeaderAttentionStep {
     static final double LEARNING_RATE = 0.01;
     static final int BATCH = 100;
-    static final int EPOCHS = 30;
+    public static final int EPOCHS = 30;
     static final double HELD_OUT = 0.2;
 
     /** What the step did: held-out accuracy of the headers' mean and of the student returned, and its epoch (0 = the mean). */

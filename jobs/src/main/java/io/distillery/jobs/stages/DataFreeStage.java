@@ -116,7 +116,7 @@ public final class DataFreeStage {
         HeaderAttentionStep.Result result = HeaderAttentionStep.train(method, student, images, labels, ctx.config().distill().train().seed());
         log.info("student: attention step on {} labelled training images ({} held out): held-out accuracy {} with the headers' mean, {} kept"
                         + " (epoch {} of {}; 0 = the mean), {} s", rows.size(), result.heldOutSamples(), String.format("%.4f", result.meanHeldOutAccuracy()),
-                String.format("%.4f", result.heldOutAccuracy()), result.selectedEpoch(), 30, String.format("%.1f", (System.nanoTime() - start) / 1e9));
+                String.format("%.4f", result.heldOutAccuracy()), result.selectedEpoch(), HeaderAttentionStep.EPOCHS, String.format("%.1f", (System.nanoTime() - start) / 1e9));
         return result;
     }
 
