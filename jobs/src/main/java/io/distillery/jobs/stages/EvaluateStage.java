@@ -134,13 +134,9 @@ public final class EvaluateStage {
             log.info("evaluate: {} test accuracy {} on {} images, {} parameters, {} images/s by batch size", key,
                     String.format("%.4f", acc.value()), acc.total(), graph.numParams(), speed);
             if (e.onnx()) {
-                try {
-                    OnnxExport.toBytes(graph, shape, Map.of());
-                    results.add(evaluateExport(ctx, results.get(results.size() - 1), graph, test, shape, e, threads));
-                } catch (BadInputException unsupported) {
-                    // A check beside the DL4J row, not the product: a model outside the exporter's mapping (a multi-header
-                    // data-free student's merges, say) gets no ONNX row rather than failing the whole evaluate stage.
-                    log.warn("evaluate.onnx: no ONNX Runtime row for {}: {}", key, unsupported.getMessage());
+                byte[] onnx = exportable(graph, shape, key);
+                if (onnx != null) {
+                    results.add(evaluateExport(ctx, results.get(results.size() - 1), onnx, test, shape, e, threads));
                 }
             }
             if (!key.equals(role)) {
@@ -161,13 +157,26 @@ public final class EvaluateStage {
     }
 
     /**
+     * The model exported to ONNX in memory, or null (with a warning) when it is outside the exporter's
+     * mapping: the ONNX row is a check beside the DL4J row, not the product, so a multi-header
+     * data-free student (merges, depthwise convolutions) gets no ONNX row rather than failing the stage.
+     */
+    private static byte[] exportable(ComputationGraph graph, ImageShape shape, String key) {
+        try {
+            return OnnxExport.toBytes(graph, shape, Map.of());
+        } catch (BadInputException unsupported) {
+            log.warn("evaluate.onnx: no ONNX Runtime row for {}: {}", key, unsupported.getMessage());
+            return null;
+        }
+    }
+
+    /**
      * evaluate.onnx: the DL4J model of row {@code dl4j} exported to ONNX in memory (the mapping
      * {@code distill export} writes), its test accuracy on the executors and images/s in ONNX Runtime
      * with the same threads, as row "{@code <role>}{@value Report#ONNX_RUNTIME}".
      */
-    private static Report.ModelResult evaluateExport(StageContext ctx, Report.ModelResult dl4j, ComputationGraph graph, Dataset<Row> test,
+    private static Report.ModelResult evaluateExport(StageContext ctx, Report.ModelResult dl4j, byte[] onnx, Dataset<Row> test,
                                                      ImageShape shape, EvaluateSettings e, int threads) {
-        byte[] onnx = OnnxExport.toBytes(graph, shape, Map.of());
         OnnxTeacher input = OnnxTeacher.forExport(shape);
         long[] acc = SparkRuntime.described(ctx.spark(), "evaluate: " + dl4j.role() + " " + dl4j.name() + " exported to ONNX, on the test split",
                 () -> OnnxTeacherInference.accuracy(ctx.sc(), onnx, input, shape.pixelCount(), OnnxExport.LOGITS, test, 256));
