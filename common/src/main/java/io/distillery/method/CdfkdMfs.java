@@ -178,7 +178,7 @@ public final class CdfkdMfs {
         this.teachers = List.copyOf(teachers);
         this.generatorWidths = generatorWidths.clone();
         this.headers = settings.headersFor(teachers.size());
-        this.studentConf = buildStudent();
+        this.studentConf = buildStudent(false);
         this.trainingConf = buildTraining();
     }
 
@@ -297,10 +297,6 @@ public final class CdfkdMfs {
             names[i] = "h" + i + "_logits";
         }
         return names;
-    }
-
-    private ComputationGraphConfiguration buildStudent() {
-        return buildStudent(false);
     }
 
     private ComputationGraphConfiguration buildStudent(boolean attention) {
