@@ -1,11 +1,14 @@
 package io.distillery.train;
 
 import io.distillery.config.TrainSettings;
+import io.distillery.layer.FusedBatchNormHelper;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.spark.api.RDDTrainingApproach;
 import org.deeplearning4j.spark.api.Repartition;
+import org.deeplearning4j.spark.api.TrainingHook;
 import org.deeplearning4j.spark.impl.graph.SparkComputationGraph;
 import org.deeplearning4j.spark.impl.paramavg.ParameterAveragingTrainingMaster;
 import org.slf4j.Logger;
@@ -44,6 +47,31 @@ public final class SparkGraphTrainer {
         protected <T, R extends org.apache.spark.api.java.JavaRDDLike<T, R>> long getTotalDataSetObjectCount(
                 org.apache.spark.api.java.JavaRDDLike<T, R> trainingData) {
             return 1;
+        }
+    }
+
+    /**
+     * Workers rebuild the graph from its configuration every round, with DL4J's own batch-norm
+     * helper; this puts {@link FusedBatchNormHelper} back in before each minibatch (a no-op after the first).
+     */
+    static final class InstallFusedBatchNorm implements TrainingHook {
+        @Override
+        public void preUpdate(org.nd4j.linalg.dataset.api.MultiDataSet minibatch, Model model) {
+            if (model instanceof ComputationGraph graph) {
+                FusedBatchNormHelper.install(graph);
+            }
+        }
+
+        @Override
+        public void preUpdate(org.nd4j.linalg.dataset.api.DataSet minibatch, Model model) {
+        }
+
+        @Override
+        public void postUpdate(org.nd4j.linalg.dataset.api.DataSet minibatch, Model model) {
+        }
+
+        @Override
+        public void postUpdate(org.nd4j.linalg.dataset.api.MultiDataSet minibatch, Model model) {
         }
     }
 
@@ -95,6 +123,7 @@ public final class SparkGraphTrainer {
                 // No background prefetch: with it, DL4J workers trained a student with a wide extra head
                 // (a FitNets hint) on mixed-up batches (StudentSparkTrainingTest; cf. deeplearning4j#3523).
                 .workerPrefetchNumBatches(0)
+                .trainingHooks(new InstallFusedBatchNorm())
                 .rngSeed(settings.seed()));
         SparkComputationGraph spark = new SparkComputationGraph(sc, graph, master);
         ComputationGraphConfiguration conf = graph.getConfiguration();

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import io.distillery.config.TrainSettings;
 import io.distillery.data.ImageShape;
+import io.distillery.layer.FusedBatchNormHelper;
 import io.distillery.method.LabelSource;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -22,6 +23,8 @@ import org.apache.spark.sql.types.StructType;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.BatchNormalization;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
@@ -61,9 +64,22 @@ class SparkGraphTrainerTest {
     }
 
     private static ComputationGraph graph() {
-        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder().seed(11).updater(new Adam(0.05))
-                .graphBuilder().addInputs("in").setInputTypes(InputType.convolutional(4, 4, 1))
-                .addLayer("hidden", new DenseLayer.Builder().nOut(6).activation(Activation.TANH).build(), "in")
+        return graph(false);
+    }
+
+    private static ComputationGraph graph(boolean batchNorm) {
+        ComputationGraphConfiguration.GraphBuilder builder = new NeuralNetConfiguration.Builder().seed(11).updater(new Adam(0.05))
+                .graphBuilder().addInputs("in").setInputTypes(InputType.convolutional(4, 4, 1));
+        String features = "in";
+        if (batchNorm) {
+            // No bias, as in the zoo: batch norm cancels a bias, whose true gradient is 0, and Adam turns
+            // the rounding noise of any implementation into full-size steps of it.
+            builder.addLayer("conv", new ConvolutionLayer.Builder(3, 3).nOut(3).hasBias(false).activation(Activation.IDENTITY).build(), "in")
+                    .addLayer("bn", new BatchNormalization.Builder().build(), "conv");
+            features = "bn";
+        }
+        ComputationGraphConfiguration conf = builder
+                .addLayer("hidden", new DenseLayer.Builder().nOut(6).activation(Activation.TANH).build(), features)
                 .addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(2)
                         .activation(Activation.SOFTMAX).build(), "hidden")
                 .setOutputs("out").build();
@@ -81,8 +97,11 @@ class SparkGraphTrainerTest {
     }
 
     private static Run train(String lrSchedule, HeadSchedule heads) {
+        return train(lrSchedule, heads, graph());
+    }
+
+    private static Run train(String lrSchedule, HeadSchedule heads, ComputationGraph g) {
         TrainSettings settings = new TrainSettings(EPOCHS, 8, 0.05, lrSchedule, 0, 2, 2, 5);
-        ComputationGraph g = graph();
         List<double[]> params = new ArrayList<>();
         params.add(g.params().toDoubleVector());
         new SparkGraphTrainer(JavaSparkContext.fromSparkContext(spark.sparkContext()), settings, "test", heads)
@@ -110,6 +129,23 @@ class SparkGraphTrainerTest {
                 "the linear schedule's epoch-2 learning rate did not reach the workers");
         assertEquals(0.05, constant.finalLearningRate(), 1e-12);
         assertEquals(0.025, linear.finalLearningRate(), 1e-12);
+    }
+
+    @Test
+    void workersTrainWithTheFusedBatchNorm() {
+        Run fused = train("constant", HeadSchedule.none(), graph(true));
+        System.setProperty(FusedBatchNormHelper.ENABLED_PROPERTY, "false");
+        Run dl4j;
+        try {
+            dl4j = train("constant", HeadSchedule.none(), graph(true));
+        } finally {
+            System.clearProperty(FusedBatchNormHelper.ENABLED_PROPERTY);
+        }
+        double[] a = fused.paramsByEpoch().get(EPOCHS - 1), b = dl4j.paramsByEpoch().get(EPOCHS - 1);
+        // Training is deterministic, so any difference comes from the workers' batch norm: the hook reached them...
+        assertFalse(Arrays.equals(a, b), "the workers trained with DL4J's own batch-norm helper");
+        // ...and it computes what DL4J's does, up to float rounding.
+        assertArrayEquals(b, a, 1e-4);
     }
 
     @Test

@@ -9,6 +9,7 @@ import io.distillery.jobs.stages.PrecomputeStage;
 import io.distillery.jobs.stages.StageContext;
 import io.distillery.jobs.stages.TeacherStage;
 import io.distillery.jobs.stages.TrainStage;
+import io.distillery.layer.FusedBatchNormHelper;
 import io.distillery.method.DistillationGraph;
 import io.distillery.method.DistillationMethod;
 import io.distillery.method.LabelSource;
@@ -165,6 +166,7 @@ public final class DistillBenchmark {
         List<MultiDataSet> batches = s.rows.javaRDD().mapPartitions(s.assembler::batches).collect();
         ComputationGraph graph = new ComputationGraph(s.graph.build());
         graph.init();
+        FusedBatchNormHelper.install(graph);   // as the Spark workers train
         start = System.nanoTime();
         for (MultiDataSet mds : batches) {
             graph.fit(mds);

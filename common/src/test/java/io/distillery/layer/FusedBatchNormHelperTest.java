@@ -1,0 +1,161 @@
+package io.distillery.layer;
+
+import org.deeplearning4j.gradientcheck.GradientCheckUtil;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.BatchNormalization;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import io.distillery.loss.DoublePrecision;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.MultiDataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
+
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@ExtendWith(DoublePrecision.class)
+class FusedBatchNormHelperTest {
+    private static final int BATCH = 6;
+
+    /** conv → BN → ReLU → dense → BN (dense input) → softmax output: both kinds of batch-norm input. */
+    private static ComputationGraph graph(DataType type, boolean fused) {
+        return graph(type, fused, new Adam(0.01));
+    }
+
+    private static ComputationGraph graph(DataType type, boolean fused, org.nd4j.linalg.learning.config.IUpdater updater) {
+        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder()
+                .seed(3).dataType(type).updater(updater)
+                .graphBuilder()
+                .addInputs("in")
+                .setInputTypes(InputType.convolutional(6, 5, 2))
+                .addLayer("conv", new ConvolutionLayer.Builder(3, 3).nOut(4).hasBias(false).activation(Activation.IDENTITY).build(), "in")
+                .addLayer("bn", new BatchNormalization.Builder().build(), "conv")
+                .addLayer("dense", new DenseLayer.Builder().nOut(5).activation(Activation.TANH).build(), "bn")
+                .addLayer("bn_dense", new BatchNormalization.Builder().build(), "dense")
+                .addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(3).activation(Activation.SOFTMAX).build(), "bn_dense")
+                .setOutputs("out")
+                .build();
+        ComputationGraph graph = new ComputationGraph(conf);
+        graph.init();
+        if (fused) {
+            assertEquals(2, FusedBatchNormHelper.install(graph));
+            assertInstanceOf(FusedBatchNormHelper.class, ((org.deeplearning4j.nn.layers.normalization.BatchNormalization) graph.getLayer("bn")).getHelper());
+        }
+        return graph;
+    }
+
+    private static MultiDataSet data(DataType type, long seed) {
+        Nd4j.getRandom().setSeed(seed);
+        INDArray x = Nd4j.randn(type, BATCH, 2, 6, 5).muli(2).addi(1);
+        INDArray y = Nd4j.zeros(type, BATCH, 3);
+        for (int i = 0; i < BATCH; i++) {
+            y.putScalar(i, i % 3, 1);
+        }
+        return new MultiDataSet(x, y);
+    }
+
+    @Test
+    void trainsExactlyLikeDl4jsOwnBatchNorm() {
+        ComputationGraph fused = graph(DataType.FLOAT, true), dl4j = graph(DataType.FLOAT, false);
+        dl4j.setParams(fused.params().dup());
+        for (int step = 0; step < 5; step++) {
+            MultiDataSet batch = data(DataType.FLOAT, step);
+            assertClose(dl4j.output(true, batch.getFeatures(0))[0], fused.output(true, batch.getFeatures(0))[0], 1e-5, "training output");
+            fused.fit(batch);
+            dl4j.fit(batch);
+        }
+        // Parameters include γ, β and the running mean and variance the layer moves from the helper's batch stats.
+        assertClose(dl4j.params(), fused.params(), 1e-4, "parameters after 5 Adam steps");
+        INDArray test = data(DataType.FLOAT, 99).getFeatures(0);
+        assertClose(dl4j.outputSingle(false, test), fused.outputSingle(false, test), 1e-5, "inference output");
+    }
+
+    @Test
+    void gradientsMatchDl4jsBuiltInPathOnAViewInput() {
+        ComputationGraph graph = graph(DataType.DOUBLE, false);
+        org.deeplearning4j.nn.layers.normalization.BatchNormalization bn =
+                (org.deeplearning4j.nn.layers.normalization.BatchNormalization) graph.getLayer("bn");
+        // A view into a larger array: the helper must read only the view's elements.
+        INDArray padded = Nd4j.randn(DataType.DOUBLE, BATCH + 2, 4, 4, 3);
+        INDArray x = padded.get(NDArrayIndex.interval(1, BATCH + 1), NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.all());
+        INDArray dy = Nd4j.randn(DataType.DOUBLE, BATCH, 4, 4, 3);
+        INDArray gamma = Nd4j.rand(DataType.DOUBLE, 1, 4).addi(0.5), beta = Nd4j.randn(DataType.DOUBLE, 1, 4);
+        INDArray dGamma = Nd4j.create(DataType.DOUBLE, 1, 4), dBeta = Nd4j.create(DataType.DOUBLE, 1, 4);
+        LayerWorkspaceMgr ws = LayerWorkspaceMgr.noWorkspaces();
+
+        FusedBatchNormHelper helper = new FusedBatchNormHelper();
+        INDArray out = helper.preOutput(x, true, null, gamma, beta, null, null, 0.9, 1e-5, null, ws);
+        INDArray dx = helper.backpropGradient(x, dy, null, gamma, beta, dGamma, dBeta, 1e-5, null, ws).getSecond();
+
+        // Reference: the same formulas in ND4J's own ops.
+        INDArray mean = x.mean(0, 2, 3), var = x.var(false, 0, 2, 3);
+        INDArray std = var.add(1e-5).reshape(1, 4, 1, 1);
+        org.nd4j.linalg.ops.transforms.Transforms.sqrt(std, false);
+        INDArray xHat = x.sub(mean.reshape(1, 4, 1, 1)).div(std);
+        assertClose(xHat.mul(gamma.reshape(1, 4, 1, 1)).add(beta.reshape(1, 4, 1, 1)), out, 1e-10, "output");
+        assertClose(dy.sum(0, 2, 3).reshape(1, 4), dBeta, 1e-10, "dβ");
+        assertClose(dy.mul(xHat).sum(0, 2, 3).reshape(1, 4), dGamma, 1e-10, "dγ");
+        double m = BATCH * 12;
+        INDArray expectedDx = dy.mul(m).sub(dBeta.reshape(1, 4, 1, 1)).sub(xHat.mul(dGamma.reshape(1, 4, 1, 1)))
+                .mul(gamma.reshape(1, 4, 1, 1)).div(std).div(m);
+        assertClose(expectedDx, dx, 1e-10, "dx");
+        assertClose(mean, helper.getMeanCache(DataType.DOUBLE), 1e-12, "batch mean");
+        assertClose(var, helper.getVarCache(DataType.DOUBLE), 1e-12, "batch variance");
+        assertTrue(bn.getHelper() == null || !(bn.getHelper() instanceof FusedBatchNormHelper), "install is opt-in per graph");
+    }
+
+    @Test
+    void passesDl4jGradientCheckInDoublePrecision() {
+        ComputationGraph graph = graph(DataType.DOUBLE, true, new org.nd4j.linalg.learning.config.NoOp());
+        MultiDataSet data = data(DataType.DOUBLE, 1);
+        // The running mean and log10 std are moved by the layer, not by gradients; DL4J's own BN checks skip them too.
+        Set<String> notGradients = Set.of("bn_mean", "bn_log10stdev", "bn_dense_mean", "bn_dense_log10stdev");
+        assertTrue(GradientCheckUtil.checkGradients(new GradientCheckUtil.GraphConfig()
+                .net(graph)
+                .inputs(data.getFeatures())
+                .labels(data.getLabels())
+                .excludeParams(notGradients)
+                .epsilon(1e-6)
+                .maxRelError(1e-5)
+                .minAbsoluteError(1e-9)
+                .print(GradientCheckUtil.PrintMode.FAILURES_ONLY)));
+    }
+
+    @Test
+    void propertyKeepsDl4jsHelper() {
+        String before = System.getProperty(FusedBatchNormHelper.ENABLED_PROPERTY);
+        System.setProperty(FusedBatchNormHelper.ENABLED_PROPERTY, "false");
+        try {
+            assertEquals(0, FusedBatchNormHelper.install(graph(DataType.FLOAT, false)));
+        } finally {
+            if (before == null) {
+                System.clearProperty(FusedBatchNormHelper.ENABLED_PROPERTY);
+            } else {
+                System.setProperty(FusedBatchNormHelper.ENABLED_PROPERTY, before);
+            }
+        }
+    }
+
+    private static void assertClose(INDArray expected, INDArray actual, double tolerance, String what) {
+        assertEquals(expected.length(), actual.length(), what + ": length");
+        INDArray e = expected.reshape(expected.length()).castTo(DataType.DOUBLE), a = actual.reshape(actual.length()).castTo(DataType.DOUBLE);
+        double scale = Math.max(1, e.amaxNumber().doubleValue());
+        double difference = e.sub(a).amaxNumber().doubleValue();
+        assertTrue(difference <= tolerance * scale, what + ": max |difference| " + difference + " > " + tolerance * scale);
+    }
+}
