@@ -1,6 +1,7 @@
 package io.distillery.train;
 
 import io.distillery.config.TrainSettings;
+import io.distillery.errors.BadInputException;
 import io.distillery.layer.FusedBatchNormHelper;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -25,6 +26,8 @@ public final class SparkGraphTrainer {
     private static final Logger log = LoggerFactory.getLogger(SparkGraphTrainer.class);
     /** Larger than any round's batch count, so DL4J's own split logic sees a single split per call. */
     private static final int UNBOUNDED_AVERAGING = 1_000_000;
+    /** Training batches a gradient-sharing epoch re-estimates batch-norm statistics from (see {@link BatchNormRecalibration}). */
+    private static final int RECALIBRATION_BATCHES = 16;
 
     public record EpochResult(int epoch, double seconds, double learningRate, double trainScore, long examples, int rounds) {
     }
@@ -113,21 +116,21 @@ public final class SparkGraphTrainer {
     }
 
     public void fit(ComputationGraph graph, TrainingBatches data, int firstEpoch, EpochListener listener) {
-        ParameterAveragingTrainingMaster master = new RoundTrainingMaster(new ParameterAveragingTrainingMaster.Builder(workers(), settings.batchSize())
-                .batchSizePerWorker(settings.batchSize())
-                .averagingFrequency(UNBOUNDED_AVERAGING)
-                .rddTrainingApproach(RDDTrainingApproach.Direct)
-                .repartionData(Repartition.Never)
-                .storageLevel(null)
-                .saveUpdater(true)
-                // No background prefetch: with it, DL4J workers trained a student with a wide extra head
-                // (a FitNets hint) on mixed-up batches (StudentSparkTrainingTest; cf. deeplearning4j#3523).
-                .workerPrefetchNumBatches(0)
-                .trainingHooks(new InstallFusedBatchNorm())
-                .rngSeed(settings.seed()));
-        SparkComputationGraph spark = new SparkComputationGraph(sc, graph, master);
+        SparkComputationGraph spark;
+        int rounds;
+        if (settings.sharesGradients()) {
+            if (!schedule.isEmpty()) {
+                throw new BadInputException(label + ": train.mode = gradient-sharing cannot follow this method's per-epoch"
+                        + " head weights (" + schedule + "): DL4J's workers keep the first epoch's; use parameter-averaging");
+            }
+            // No rounds: one Spark job per epoch, workers exchanging updates after every minibatch.
+            spark = new SparkComputationGraph(sc, graph, GradientSharing.master(sc, settings, workers(), label));
+            rounds = 1;
+        } else {
+            spark = new SparkComputationGraph(sc, graph, averagingMaster());
+            rounds = rounds(data.count());
+        }
         ComputationGraphConfiguration conf = graph.getConfiguration();
-        int rounds = rounds(data.count());
         long batchesPerRound = Math.max(1, data.count() / ((long) rounds * workers() * settings.batchSize()));
         for (int epoch = firstEpoch; epoch < settings.epochs(); epoch++) {
             long start = System.nanoTime();
@@ -146,10 +149,17 @@ public final class SparkGraphTrainer {
             for (int r = 0; r < rounds; r++) {
                 // DL4J's fit bumps the epoch count on every call; keep the real epoch in the saved model.
                 conf.setEpochCount(epoch);
-                sc.setJobDescription(label + ": epoch " + (epoch + 1) + "/" + settings.epochs() + ", averaging round " + (r + 1) + "/" + rounds);
+                sc.setJobDescription(label + ": epoch " + (epoch + 1) + "/" + settings.epochs() + (settings.sharesGradients() ? ", gradient sharing" : ", averaging round " + (r + 1) + "/" + rounds));
                 spark.fitMultiDataSet(data.round(epoch, r, rounds));
                 scoreSum += spark.getScore();
                 conf.setIterationCount((int) Math.min(Integer.MAX_VALUE, (long) epoch * rounds * batchesPerRound + (r + 1) * batchesPerRound));
+            }
+            if (settings.sharesGradients()) {
+                var sample = data.round(epoch, 0, 1).take(RECALIBRATION_BATCHES);
+                int layers = BatchNormRecalibration.recalibrate(graph, sample);
+                log.debug("{} epoch {}: recalibrated {} batch-norm layers on {} batches", label, epoch + 1, layers, sample.size());
+                // DL4J reports no score for gradient sharing; the score on the same training batches stands in.
+                scoreSum = sample.stream().mapToDouble(batch -> graph.score(batch, false)).average().orElse(Double.NaN);
             }
             conf.setEpochCount(epoch + 1);
             sc.setJobDescription(null);
@@ -158,5 +168,20 @@ public final class SparkGraphTrainer {
             log.debug("{} epoch {} trained in {} s", label, epoch + 1, seconds);
             listener.onEpoch(graph, result);
         }
+    }
+
+    private ParameterAveragingTrainingMaster averagingMaster() {
+        return new RoundTrainingMaster(new ParameterAveragingTrainingMaster.Builder(workers(), settings.batchSize())
+                .batchSizePerWorker(settings.batchSize())
+                .averagingFrequency(UNBOUNDED_AVERAGING)
+                .rddTrainingApproach(RDDTrainingApproach.Direct)
+                .repartionData(Repartition.Never)
+                .storageLevel(null)
+                .saveUpdater(true)
+                // No background prefetch: with it, DL4J workers trained a student with a wide extra head
+                // (a FitNets hint) on mixed-up batches (StudentSparkTrainingTest; cf. deeplearning4j#3523).
+                .workerPrefetchNumBatches(0)
+                .trainingHooks(new InstallFusedBatchNorm())
+                .rngSeed(settings.seed()));
     }
 }

@@ -92,8 +92,8 @@ public final class TrainingRun {
     private void train(ComputationGraph graph, TrainingBatches train, Dataset<Row> validation, ImageShape shape, int classes, int first,
                        List<EpochMetrics> metrics) {
         SparkGraphTrainer trainer = new SparkGraphTrainer(sc, settings, label, schedule, learningRate);
-        log.info("{}: {} examples, {} epochs, {} workers x batch {}, {} averaging rounds per epoch", label, train.count(),
-                settings.epochs(), trainer.workers(), settings.batchSize(), trainer.rounds(train.count()));
+        log.info("{}: {} examples, {} epochs, {} workers x batch {}, {}", label, train.count(), settings.epochs(), trainer.workers(),
+                settings.batchSize(), settings.sharesGradients() ? "gradient sharing" : trainer.rounds(train.count()) + " averaging rounds per epoch");
         trainer.fit(graph, train, first, (g, r) -> {
             sc.setJobDescription(label + ": validation after epoch " + r.epoch());
             LossTerms.Measured probe = LossTerms.measure(sc, g, train.sample(LOSS_SAMPLE_STRIDE));

@@ -169,6 +169,14 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void gradientSharingNeedsAConstantRate() {
+        String message = rejected("distill.train.mode=gradient-sharing", "distill.train.lr-schedule=linear");
+        assertTrue(message.contains("distill.train.lr-schedule") && message.contains("gradient-sharing"), message);
+        String unknown = rejected("teacher.train.mode=all-reduce");
+        assertTrue(unknown.contains("teacher.train.mode") && unknown.contains("gradient-sharing"), unknown);
+    }
+
+    @Test
     void widthsAndBlocksOfDifferentLengthAreRejected() {
         String message = rejected("student.model.widths=[8,16]");
         assertTrue(message.contains("student.model.widths") && message.contains("student.model.blocks"), message);

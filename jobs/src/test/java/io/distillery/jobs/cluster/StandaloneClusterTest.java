@@ -237,6 +237,24 @@ class StandaloneClusterTest {
         assertFalse(Files.exists(runDir.resolve("_distillery.lock")), "the lock outlived the command");
     }
 
+    /**
+     * Gradient sharing across the two executor JVMs: Aeron meshes the executors with the driver as
+     * root, the student trains and, with its batch-norm statistics re-estimated, evaluates normally.
+     */
+    @Test
+    @Order(5)
+    void gradientSharingTrainsAcrossExecutorJvms() throws Exception {
+        Run run = submit("distill-gradient-sharing", "distill", "--config", config.toString(), "--set", "student.name=gradient-sharing",
+                "--set", "distill.train.mode=gradient-sharing", "--set", "distill.train.lr-schedule=constant");
+        run.expectSuccess();
+        assertTrue(run.log.contains("gradient sharing among 2 workers"), run.tail());
+        assertTrue(run.log.contains("(executor 0)") && run.log.contains("(executor 1)"), "tasks did not run on two executors");
+        List<String> epochs = Files.readAllLines(runDir.resolve("students/gradient-sharing/metrics.jsonl"));
+        assertEquals(EPOCHS, epochs.size());
+        double accuracy = accuracy(runDir.resolve("students/gradient-sharing/model.zip"));
+        assertTrue(accuracy > 0.2, "student test accuracy " + accuracy);
+    }
+
     // --- helpers
 
     /** A submitted command: its driver process and log. */
