@@ -55,7 +55,14 @@ public final class Models {
     public static InputStream openModel(Storage storage, String path) {
         if (path.startsWith("classpath:")) {
             String resource = path.substring("classpath:".length());
-            InputStream in = Models.class.getResourceAsStream(resource.startsWith("/") ? resource : "/" + resource);
+            String name = resource.startsWith("/") ? resource.substring(1) : resource;
+            // Under spark-submit our classes may come from the cluster's jars while the resource is in
+            // the application jar, which only Spark's context class loader sees.
+            ClassLoader context = Thread.currentThread().getContextClassLoader();
+            InputStream in = context == null ? null : context.getResourceAsStream(name);
+            if (in == null) {
+                in = Models.class.getResourceAsStream("/" + name);
+            }
             if (in == null) {
                 throw new BadInputException("model resource " + path + " is not on the class path");
             }

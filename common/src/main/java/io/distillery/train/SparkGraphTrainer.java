@@ -155,9 +155,11 @@ public final class SparkGraphTrainer {
                 conf.setIterationCount((int) Math.min(Integer.MAX_VALUE, (long) epoch * rounds * batchesPerRound + (r + 1) * batchesPerRound));
             }
             if (settings.sharesGradients()) {
+                long recalibrationStart = System.nanoTime();
                 var sample = data.round(epoch, 0, 1).take(RECALIBRATION_BATCHES);
                 int layers = BatchNormRecalibration.recalibrate(graph, sample);
-                log.debug("{} epoch {}: recalibrated {} batch-norm layers on {} batches", label, epoch + 1, layers, sample.size());
+                log.info("{} epoch {}: re-estimated {} batch-norm layers' statistics on {} training batches in {} s", label, epoch + 1,
+                        layers, sample.size(), String.format("%.1f", (System.nanoTime() - recalibrationStart) / 1e9));
                 // DL4J reports no score for gradient sharing; the score on the same training batches stands in.
                 scoreSum = sample.stream().mapToDouble(batch -> graph.score(batch, false)).average().orElse(Double.NaN);
             }
