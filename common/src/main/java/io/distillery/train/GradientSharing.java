@@ -14,6 +14,8 @@ import org.nd4j.parameterserver.distributed.v2.transport.PortSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.net.DatagramSocket;
+import java.net.SocketException;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -33,6 +35,19 @@ final class GradientSharing {
     static final String AERON_UNBLOCK_TIMEOUT = "aeron.publication.unblock.timeout";
 
     private GradientSharing() {
+    }
+
+    /**
+     * DL4J does not fail when Aeron cannot bind its port: the job waits forever. The driver's port at
+     * least is checked first (an executor's taken port shows as "Address already in use" in its log).
+     */
+    static void requireFreePort(int port) {
+        try (DatagramSocket socket = new DatagramSocket(port)) {
+            socket.getLocalPort();
+        } catch (SocketException e) {
+            throw new BadInputException("train.gradient-sharing.port: UDP port " + port + " on the driver is in use (" + e.getMessage()
+                    + "; another gradient-sharing job?); set train.gradient-sharing.port to a free one");
+        }
     }
 
     /**
@@ -58,6 +73,7 @@ final class GradientSharing {
     }
 
     static SharedTrainingMaster master(JavaSparkContext sc, TrainSettings settings, int workers, String label) {
+        requireFreePort(settings.sharing().port());
         if (!USED_BY.compareAndSet(null, label)) {
             throw new BadInputException("train.mode = gradient-sharing: '" + label + "' is the second gradient-sharing stage in this"
                     + " Spark application (after '" + USED_BY.get() + "'); DL4J keeps one parameter server per JVM,"
