@@ -2,6 +2,7 @@ package io.distillery.train;
 
 import io.distillery.config.TrainSettings;
 import io.distillery.errors.BadInputException;
+import org.apache.spark.SparkEnv;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.deeplearning4j.optimize.solvers.accumulation.encoding.residual.ResidualClippingPostProcessor;
 import org.deeplearning4j.optimize.solvers.accumulation.encoding.threshold.FixedThresholdAlgorithm;
@@ -9,7 +10,6 @@ import org.deeplearning4j.spark.api.RDDTrainingApproach;
 import org.deeplearning4j.spark.api.Repartition;
 import org.deeplearning4j.spark.parameterserver.training.SharedTrainingMaster;
 import org.nd4j.parameterserver.distributed.conf.VoidConfiguration;
-import org.apache.spark.SparkEnv;
 import org.nd4j.parameterserver.distributed.v2.transport.PortSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -92,7 +92,7 @@ final class GradientSharing {
         }
         log.info("{}: gradient sharing among {} workers, threshold {}, Aeron on UDP port {} (executor N: {} + N) with the driver {} as root",
                 label, workers, threshold, sharing.port(), sharing.port() + 1, driverHost);
-        SharedTrainingMaster master = new SharedTrainingMaster.Builder(voidConf.build(), settings.batchSize())
+        return new SharedTrainingMaster.Builder(voidConf.build(), settings.batchSize())
                 .batchSizePerWorker(settings.batchSize())
                 // One training thread per executor task: Spark already runs one task per core.
                 .workersPerNode(1)
@@ -104,6 +104,5 @@ final class GradientSharing {
                 .workerPrefetchNumBatches(0)
                 .rngSeed(settings.seed())
                 .build();
-        return master;
     }
 }
