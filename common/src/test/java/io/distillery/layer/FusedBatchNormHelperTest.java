@@ -86,37 +86,56 @@ class FusedBatchNormHelperTest {
     }
 
     @Test
-    void gradientsMatchDl4jsBuiltInPathOnAViewInput() {
+    void gradientsMatchTheFormulasOnAViewInput() {
         ComputationGraph graph = graph(DataType.DOUBLE, false);
-        org.deeplearning4j.nn.layers.normalization.BatchNormalization bn =
-                (org.deeplearning4j.nn.layers.normalization.BatchNormalization) graph.getLayer("bn");
         // A view into a larger array: the helper must read only the view's elements.
         INDArray padded = Nd4j.randn(DataType.DOUBLE, BATCH + 2, 4, 4, 3);
         INDArray x = padded.get(NDArrayIndex.interval(1, BATCH + 1), NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.all());
-        INDArray dy = Nd4j.randn(DataType.DOUBLE, BATCH, 4, 4, 3);
-        INDArray gamma = Nd4j.rand(DataType.DOUBLE, 1, 4).addi(0.5), beta = Nd4j.randn(DataType.DOUBLE, 1, 4);
-        INDArray dGamma = Nd4j.create(DataType.DOUBLE, 1, 4), dBeta = Nd4j.create(DataType.DOUBLE, 1, 4);
-        LayerWorkspaceMgr ws = LayerWorkspaceMgr.noWorkspaces();
-
-        FusedBatchNormHelper helper = new FusedBatchNormHelper();
-        INDArray out = helper.preOutput(x, true, null, gamma, beta, null, null, 0.9, 1e-5, null, ws);
-        INDArray dx = helper.backpropGradient(x, dy, null, gamma, beta, dGamma, dBeta, 1e-5, null, ws).getSecond();
-
-        // Reference: the same formulas in ND4J's own ops.
-        INDArray mean = x.mean(0, 2, 3), var = x.var(false, 0, 2, 3);
-        INDArray std = var.add(1e-5).reshape(1, 4, 1, 1);
-        org.nd4j.linalg.ops.transforms.Transforms.sqrt(std, false);
-        INDArray xHat = x.sub(mean.reshape(1, 4, 1, 1)).div(std);
-        assertClose(xHat.mul(gamma.reshape(1, 4, 1, 1)).add(beta.reshape(1, 4, 1, 1)), out, 1e-10, "output");
-        assertClose(dy.sum(0, 2, 3).reshape(1, 4), dBeta, 1e-10, "dβ");
-        assertClose(dy.mul(xHat).sum(0, 2, 3).reshape(1, 4), dGamma, 1e-10, "dγ");
-        double m = BATCH * 12;
-        INDArray expectedDx = dy.mul(m).sub(dBeta.reshape(1, 4, 1, 1)).sub(xHat.mul(dGamma.reshape(1, 4, 1, 1)))
-                .mul(gamma.reshape(1, 4, 1, 1)).div(std).div(m);
-        assertClose(expectedDx, dx, 1e-10, "dx");
-        assertClose(mean, helper.getMeanCache(DataType.DOUBLE), 1e-12, "batch mean");
-        assertClose(var, helper.getVarCache(DataType.DOUBLE), 1e-12, "batch variance");
+        checkAgainstFormulas(x, Nd4j.randn(DataType.DOUBLE, BATCH, 4, 4, 3), DataType.DOUBLE, 1e-10);
+        org.deeplearning4j.nn.layers.normalization.BatchNormalization bn =
+                (org.deeplearning4j.nn.layers.normalization.BatchNormalization) graph.getLayer("bn");
         assertTrue(bn.getHelper() == null || !(bn.getHelper() instanceof FusedBatchNormHelper), "install is opt-in per graph");
+    }
+
+    @Test
+    void samplesLargerThanOneBlockMatchTheFormulasInBothPrecisions() {
+        // One sample holds 18,291 values, more than a block: blocks end inside a sample and inside a
+        // channel's plane of 91·67 positions, for the per-sample sums as for the flat affine pass.
+        long[] shape = {2, 3, 91, 67};
+        assertTrue(3 * 91 * 67 > FusedBatchNormHelper.Planes.BLOCK);
+        Nd4j.getRandom().setSeed(7);
+        INDArray x = Nd4j.randn(DataType.DOUBLE, shape).muli(3).addi(2), dy = Nd4j.randn(DataType.DOUBLE, shape);
+        checkAgainstFormulas(x, dy, DataType.DOUBLE, 1e-10);
+        checkAgainstFormulas(x, dy, DataType.FLOAT, 1e-5);
+    }
+
+    /** Runs the helper forward and backward on x and dy cast to {@code type}; checks against the formulas in ND4J ops on the double originals. */
+    private static void checkAgainstFormulas(INDArray x, INDArray dy, DataType type, double tolerance) {
+        int channels = (int) x.size(1);
+        long[] perChannel = {1, channels, 1, 1};
+        INDArray gamma = Nd4j.rand(DataType.DOUBLE, 1, channels).addi(0.5), beta = Nd4j.randn(DataType.DOUBLE, 1, channels);
+        INDArray dGamma = Nd4j.create(type, 1, channels), dBeta = Nd4j.create(type, 1, channels);
+        LayerWorkspaceMgr ws = LayerWorkspaceMgr.noWorkspaces();
+        FusedBatchNormHelper helper = new FusedBatchNormHelper();
+        INDArray xt = type == x.dataType() ? x : x.castTo(type), dyt = dy.castTo(type), gt = gamma.castTo(type), bt = beta.castTo(type);
+        INDArray out = helper.preOutput(xt, true, null, gt, bt, null, null, 0.9, 1e-5, null, ws);
+        INDArray dx = helper.backpropGradient(xt, dyt, null, gt, bt, dGamma, dBeta, 1e-5, null, ws).getSecond();
+
+        // Reference: the same formulas in ND4J's own ops, in double.
+        INDArray mean = x.mean(0, 2, 3), var = x.var(false, 0, 2, 3);
+        INDArray std = var.add(1e-5).reshape(perChannel);
+        org.nd4j.linalg.ops.transforms.Transforms.sqrt(std, false);
+        INDArray xHat = x.sub(mean.reshape(perChannel)).div(std);
+        INDArray expectedDBeta = dy.sum(0, 2, 3).reshape(1, channels), expectedDGamma = dy.mul(xHat).sum(0, 2, 3).reshape(1, channels);
+        assertClose(xHat.mul(gamma.reshape(perChannel)).add(beta.reshape(perChannel)), out, tolerance, type + " output");
+        assertClose(expectedDBeta, dBeta, tolerance, type + " dβ");
+        assertClose(expectedDGamma, dGamma, tolerance, type + " dγ");
+        double m = x.length() / (double) channels;
+        INDArray expectedDx = dy.mul(m).sub(expectedDBeta.reshape(perChannel)).sub(xHat.mul(expectedDGamma.reshape(perChannel)))
+                .mul(gamma.reshape(perChannel)).div(std).div(m);
+        assertClose(expectedDx, dx, tolerance, type + " dx");
+        assertClose(mean, helper.getMeanCache(type), tolerance, type + " batch mean");
+        assertClose(var, helper.getVarCache(type), tolerance, type + " batch variance");
     }
 
     @Test
