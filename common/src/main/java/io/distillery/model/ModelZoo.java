@@ -4,6 +4,7 @@ import io.distillery.config.ModelSpec;
 import io.distillery.config.TrainSettings;
 import io.distillery.data.ImageShape;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.CacheMode;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.graph.ElementWiseVertex;
@@ -51,6 +52,10 @@ public final class ModelZoo {
                 .weightInit(WeightInit.RELU)
                 .l2(train.l2())
                 .convolutionMode(ConvolutionMode.Same)
+                // Keep each convolution's output from the forward pass for its backward pass: without a
+                // cache, DL4J's ConvolutionLayer runs the whole convolution again in backprop (a tenth of
+                // a student's training step here) only to apply its identity activation's derivative.
+                .cacheMode(CacheMode.DEVICE)
                 .graphBuilder()
                 .addInputs(INPUT)
                 .setInputTypes(inputType(input));
