@@ -6,7 +6,10 @@ images in a seeded shuffled order, after 3 untimed warm-up steps on that student
   * labels only:  cross-entropy;
   * offline KD:   0.3 CE + 0.7 T^2 KL(teacher || student) at T = 4, teacher logits read from a tensor
                   filled by one teacher pass beforehand (what Distillery's precompute stores);
-  * online KD:    the same loss with the teacher run (eval mode, no grad) on every batch.
+  * online KD:    the same loss with the teacher run (eval mode, no grad) on every batch;
+  * online KD, augmented: the same, on every batch freshly augmented as Distillery's stored views
+                  are (per image a random crop of the image zero-padded by 2, and a horizontal flip
+                  half of the time), teacher and student on the same augmented images.
 and the teacher's forward pass (eval mode, no grad) in images/s at the precompute batch size (256).
 The teacher has random weights: speed does not depend on them. Optimizer: Adam, lr 0.01, betas
 (0.9, 0.999), eps 1e-8, L2 1e-4 added to the gradient of conv and dense weights only (DL4J's l2).
@@ -55,16 +58,30 @@ def optimizer(model, args):
                             lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
 
 
+def augment(xb, pad, gen):
+    """Per image: a random crop of the zero-padded image (a shift in [-pad, pad]) and a flip half of the time."""
+    n, _, h, w = xb.shape
+    padded = F.pad(xb, (pad, pad, pad, pad))
+    dx, dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen), torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    out = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    flip = torch.rand(n, generator=gen) < 0.5
+    out[flip] = out[flip].flip(3)
+    return out
+
+
 def student_epoch(mode, x, y, stored, teacher, args):
-    """Seconds for one epoch of a fresh student; mode is labels, offline or online."""
+    """Seconds for one epoch of a fresh student; mode is labels, offline, online or online-augmented."""
     torch.manual_seed(args.seed)
     student = models.student().train()
     opt = optimizer(student, args)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed))
     batches = [order[i:i + args.batch] for i in range(0, len(order), args.batch)]
+    gen = torch.Generator().manual_seed(args.seed)
 
     def step(idx):
         xb, yb = x[idx], y[idx]
+        if mode == "online-augmented":
+            xb = augment(xb, args.crop_pad, gen)
         out = student(xb)
         if mode == "labels":
             loss = F.cross_entropy(out, yb)
@@ -114,6 +131,7 @@ def main():
     p.add_argument("--temperature", type=float, default=4.0)
     p.add_argument("--ce-weight", type=float, default=0.3)
     p.add_argument("--kd-weight", type=float, default=0.7)
+    p.add_argument("--crop-pad", type=int, default=2, help="augmentation.crop-pad of Distillery's config")
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument("--out", required=True)
     args = p.parse_args()
@@ -144,8 +162,8 @@ def main():
         "student_trainable_parameters": counts["student"][1],
         "teacher_forward_images_per_second": forward,
     }
-    for mode in ("labels", "offline", "online"):
-        results[f"{mode}_epoch_seconds"] = student_epoch(mode, x, y, stored, teacher, args)
+    for mode in ("labels", "offline", "online", "online-augmented"):
+        results[f"{mode.replace('-', '_')}_epoch_seconds"] = student_epoch(mode, x, y, stored, teacher, args)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
 

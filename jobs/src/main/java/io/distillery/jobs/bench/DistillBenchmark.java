@@ -25,6 +25,7 @@ import io.distillery.runtime.SparkRuntime;
 import io.distillery.table.ExamplesTable;
 import io.distillery.table.Json;
 import io.distillery.table.Manifest;
+import io.distillery.table.TeacherOutputsTable;
 import io.distillery.train.BatchAssembler;
 import io.distillery.train.RowBatches;
 import io.distillery.train.SparkGraphTrainer;
@@ -45,17 +46,23 @@ import java.util.Map;
 /**
  * Side-by-side speed of the two Spark stages against plain single-JVM DL4J on the same data and
  * machine, run by {@code bench/run.sh} as two phases: {@code spark} (Spark local mode, one OpenMP
- * thread per task, as Distillery runs) measures precompute images/s and one distill epoch;
+ * thread per task, as Distillery runs) measures precompute images/s and a distill epoch;
  * {@code plain} (a fresh JVM whose OpenMP uses every core) measures the same teacher's
  * {@code output()} over the same images and {@code ComputationGraph.fit} over the same batches,
  * then prints the table. Speed does not depend on weights, so the teacher is a freshly initialised
  * copy of the demo architecture. Further arguments are {@code --set}-style overrides of the demo config.
  * Each phase also leaves its numbers in the work directory ({@value #RESULTS}, {@value #PLAIN_RESULTS}),
- * where {@code bench/peer.sh} reads them; the Spark phase adds one epoch of the same student on labels alone.
+ * where {@code bench/peer.sh} reads them; the Spark phase adds the same student on labels alone and on
+ * {@value #VIEWS} stored augmented views per image. Each student trains {@value #EPOCHS} epochs and the
+ * second is reported: the first also compiles the training path in this JVM (its time is kept too).
  */
 public final class DistillBenchmark {
     private static final String RESULTS = "spark-results.json";
     private static final String PLAIN_RESULTS = "plain-results.json";
+    /** Epochs per student: the second is the one reported, the first warms the JVM up. */
+    private static final int EPOCHS = 2;
+    /** Stored augmented views per image in the views run: the augmented comparison of bench/peer.sh. */
+    private static final int VIEWS = 4;
 
     private DistillBenchmark() {
     }
@@ -68,14 +75,17 @@ public final class DistillBenchmark {
         Nd4jRuntime.configure();
         Path dir = Path.of(args[1]);
         List<String> sets = new ArrayList<>(List.of("run-dir=" + dir.resolve("run"), "teacher.import=" + dir.resolve("teacher.zip"),
-                "distill.train.epochs=1"));
+                "distill.train.epochs=" + EPOCHS));
         sets.addAll(Arrays.asList(args).subList(2, args.length));
         PipelineConfig config = ConfigLoader.load(null, "demo/fashion-mnist.conf", sets);
         SparkSession spark = SparkRuntime.session(config.spark(), args[0].equals("plain") ? "local[1]" : null);
         try {
             if (args[0].equals("spark")) {
                 // Each engine named explicitly: the demo config itself precomputes in ONNX Runtime.
-                sparkPhase(engineContext(spark, sets, PrecomputeSettings.DL4J), engineContext(spark, sets, PrecomputeSettings.ONNX_RUNTIME), dir);
+                List<String> views = new ArrayList<>(sets);
+                views.add("precompute.views=" + VIEWS);
+                sparkPhase(engineContext(spark, sets, PrecomputeSettings.DL4J), engineContext(spark, sets, PrecomputeSettings.ONNX_RUNTIME),
+                        engineContext(spark, views, PrecomputeSettings.ONNX_RUNTIME), dir);
             } else {
                 plainPhase(StageContext.of(spark, config, true, false), dir);
             }
@@ -90,8 +100,12 @@ public final class DistillBenchmark {
         return StageContext.of(spark, ConfigLoader.load(null, "demo/fashion-mnist.conf", withEngine), true, false);
     }
 
-    /** Precompute with each engine ({@code ctx}: precompute.engine = dl4j, {@code ortCtx}: onnxruntime), then one distill epoch and one on labels alone. */
-    private static void sparkPhase(StageContext ctx, StageContext ortCtx, Path dir) throws Exception {
+    /**
+     * Precompute with each engine ({@code ctx}: precompute.engine = dl4j, {@code ortCtx}: onnxruntime), and with
+     * {@value #VIEWS} stored augmented views ({@code ortCtx}'s engine); then two epochs of the student on the views,
+     * on the plain teacher outputs, and on labels alone.
+     */
+    private static void sparkPhase(StageContext ctx, StageContext ortCtx, StageContext viewsCtx, Path dir) throws Exception {
         PipelineConfig config = ctx.config();
         Manifest examples = PrepJob.run(ctx.spark(), ctx.storage(), config, ctx.layout().examples(), true);
         ImageShape shape = ExamplesTable.shape(examples);
@@ -100,42 +114,53 @@ public final class DistillBenchmark {
         teacher.init();
         Models.write(ctx.storage(), dir.resolve("teacher.zip").toString(), teacher, false);
         TeacherStage.run(ctx);
+        List<DistillationMethod> methods = StudentGraphs.methods(config.distill(), classes);
 
         long start = System.nanoTime();
         Manifest ortOutputs = PrecomputeStage.run(ortCtx);
         double precomputeOrt = ortOutputs.rows() / ((System.nanoTime() - start) / 1e9);
         start = System.nanoTime();
-        Manifest outputs = PrecomputeStage.run(ctx); // DL4J last: its table is the one the student reads
+        Manifest viewOutputs = PrecomputeStage.run(viewsCtx);
+        double precomputeViews = viewOutputs.rows() / ((System.nanoTime() - start) / 1e9);
+        double[] viewsEpochs = sparkEpochs(viewsCtx, student(viewsCtx, viewOutputs, shape, classes, methods));
+        start = System.nanoTime();
+        Manifest outputs = PrecomputeStage.run(ctx); // DL4J last: its table is the one the plain phase reads
         double precompute = outputs.rows() / ((System.nanoTime() - start) / 1e9);
 
-        Student s = student(ctx, outputs, shape, classes, StudentGraphs.methods(config.distill(), classes));
-        long count = s.rows.count();
-        double distillEpoch = sparkEpoch(ctx, s, count);
+        Student s = student(ctx, outputs, shape, classes, methods);
+        double[] distillEpochs = sparkEpochs(ctx, s);
         // The same student on labels alone (the baseline's graph): no teacher columns joined or read.
         Student labels = student(ctx, outputs, shape, classes, StudentGraphs.labelsOnly(classes));
-        double labelsEpoch = sparkEpoch(ctx, labels, labels.rows.count());
+        double[] labelsEpochs = sparkEpochs(ctx, labels);
 
         Map<String, Object> results = new LinkedHashMap<>();
         results.put("master", ctx.spark().sparkContext().master());
         results.put("workers", new SparkGraphTrainer(ctx.sc(), s.train, "bench").workers());
         results.put("openmp_threads", Nd4jRuntime.threads());
-        results.put("train_rows", count);
+        results.put("train_rows", s.examples());
         results.put("teacher_parameters", teacher.numParams());
         results.put("student_parameters", labels.graph.newGraph().numParams());
+        results.put("views", VIEWS);
         results.put("precompute_images_per_second", precompute);
         results.put("precompute_onnxruntime_images_per_second", precomputeOrt);
-        results.put("distill_epoch_seconds", distillEpoch);
-        results.put("student_labels_epoch_seconds", labelsEpoch);
+        results.put("precompute_views_images_per_second", precomputeViews);
+        // Each student's second epoch: the first also compiles the training path in this JVM.
+        results.put("distill_epoch_seconds", distillEpochs[1]);
+        results.put("student_labels_epoch_seconds", labelsEpochs[1]);
+        results.put("views_distill_epoch_seconds", viewsEpochs[1]);
+        results.put("distill_first_epoch_seconds", distillEpochs[0]);
+        results.put("student_labels_first_epoch_seconds", labelsEpochs[0]);
+        results.put("views_distill_first_epoch_seconds", viewsEpochs[0]);
         Files.writeString(dir.resolve(RESULTS), Json.pretty(results));
     }
 
-    /** Seconds of one Spark parameter-averaging epoch of a freshly initialised {@code s} over its {@code count} rows. */
-    private static double sparkEpoch(StageContext ctx, Student s, long count) {
-        double[] seconds = new double[1];
-        new SparkGraphTrainer(ctx.sc(), s.train, "bench").fit(s.graph.newGraph(), new RowBatches(s.rows, count, s.assembler, s.train.seed()), 0,
-                (g, r) -> seconds[0] = r.seconds());
+    /** Seconds of each of the {@value #EPOCHS} Spark parameter-averaging epochs of a freshly initialised {@code s}. */
+    private static double[] sparkEpochs(StageContext ctx, Student s) {
+        double[] seconds = new double[EPOCHS];
+        new SparkGraphTrainer(ctx.sc(), s.train, "bench").fit(s.graph.newGraph(), new RowBatches(s.rows, s.rowCount, s.assembler, s.train.seed(),
+                s.views, null), 0, (g, r) -> seconds[r.epoch() - 1] = r.seconds());
         s.rows.unpersist();
-        return seconds[0];
+        return seconds;
     }
 
     private static void plainPhase(StageContext ctx, Path dir) throws Exception {
@@ -223,7 +248,11 @@ public final class DistillBenchmark {
         }
     }
 
-    private record Student(TrainSettings train, DistillationGraph graph, Dataset<Row> rows, BatchAssembler assembler) {
+    /** A student's training rows: {@code rowCount} of them, {@code views} per example (0: plain images, one row each). */
+    private record Student(TrainSettings train, DistillationGraph graph, Dataset<Row> rows, long rowCount, int views, BatchAssembler assembler) {
+        long examples() {
+            return views > 0 ? rowCount / views : rowCount;
+        }
     }
 
     /** The demo's student with {@code methods} (distillation, or labels only) and its training rows, built the way the distill stage builds them. */
@@ -235,6 +264,6 @@ public final class DistillBenchmark {
         TrainStage.Job job = new TrainStage.Job("student", "bench", ctx.layout().student(), config.student().model(), train, methods,
                 ctx.layout().teacherOutputs(), Map.of());
         Dataset<Row> rows = TrainStage.trainingRows(ctx, job, graph.labels());
-        return new Student(train, graph, rows, new BatchAssembler(shape, graph.labels(), train.batchSize()));
+        return new Student(train, graph, rows, rows.count(), TeacherOutputsTable.storedViews(outputs), new BatchAssembler(shape, graph.labels(), train.batchSize()));
     }
 }
