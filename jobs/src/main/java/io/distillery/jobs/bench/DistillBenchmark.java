@@ -74,9 +74,10 @@ public final class DistillBenchmark {
         }
         Nd4jRuntime.configure();
         Path dir = Path.of(args[1]);
-        List<String> sets = new ArrayList<>(List.of("run-dir=" + dir.resolve("run"), "teacher.import=" + dir.resolve("teacher.zip"),
-                "distill.train.epochs=" + EPOCHS));
+        List<String> sets = new ArrayList<>(List.of("run-dir=" + dir.resolve("run"), "teacher.import=" + dir.resolve("teacher.zip")));
         sets.addAll(Arrays.asList(args).subList(2, args.length));
+        // After the overrides: the reported epoch is the second, so an override of the epochs would leave it unmeasured.
+        sets.add("distill.train.epochs=" + EPOCHS);
         PipelineConfig config = ConfigLoader.load(null, "demo/fashion-mnist.conf", sets);
         SparkSession spark = SparkRuntime.session(config.spark(), args[0].equals("plain") ? "local[1]" : null);
         try {
