@@ -4,6 +4,7 @@ import org.deeplearning4j.gradientcheck.GradientCheckUtil;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.ActivationLayer;
 import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
@@ -32,7 +33,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FusedBatchNormHelperTest {
     private static final int BATCH = 6;
 
-    /** conv → BN → ReLU → dense → BN (dense input) → softmax output: both kinds of batch-norm input. */
+    /**
+     * conv → BN → ReLU layer → dense → BN (dense input) → softmax output: both kinds of batch-norm
+     * input, and a ReLU the fused helper takes over ({@link ReluAfterFusedBatchNorm}).
+     */
     private static ComputationGraph graph(DataType type, boolean fused) {
         return graph(type, fused, new Adam(0.01));
     }
@@ -45,7 +49,8 @@ class FusedBatchNormHelperTest {
                 .setInputTypes(InputType.convolutional(6, 5, 2))
                 .addLayer("conv", new ConvolutionLayer.Builder(3, 3).nOut(4).hasBias(false).activation(Activation.IDENTITY).build(), "in")
                 .addLayer("bn", new BatchNormalization.Builder().build(), "conv")
-                .addLayer("dense", new DenseLayer.Builder().nOut(5).activation(Activation.TANH).build(), "bn")
+                .addLayer("relu", new ActivationLayer.Builder().activation(Activation.RELU).build(), "bn")
+                .addLayer("dense", new DenseLayer.Builder().nOut(5).activation(Activation.TANH).build(), "relu")
                 .addLayer("bn_dense", new BatchNormalization.Builder().build(), "dense")
                 .addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(3).activation(Activation.SOFTMAX).build(), "bn_dense")
                 .setOutputs("out")
@@ -55,6 +60,9 @@ class FusedBatchNormHelperTest {
         if (fused) {
             assertEquals(2, FusedBatchNormHelper.install(graph));
             assertInstanceOf(FusedBatchNormHelper.class, ((org.deeplearning4j.nn.layers.normalization.BatchNormalization) graph.getLayer("bn")).getHelper());
+            assertInstanceOf(ReluAfterFusedBatchNorm.class, graph.getLayer("relu"));
+            assertTrue(java.util.Arrays.asList(graph.getLayers()).contains(graph.getLayer("relu")), "the graph's layer list holds the fused ReLU too");
+            assertEquals(2, FusedBatchNormHelper.install(graph), "install is idempotent");
         }
         return graph;
     }
@@ -77,6 +85,7 @@ class FusedBatchNormHelperTest {
             MultiDataSet batch = data(DataType.FLOAT, step);
             assertClose(dl4j.output(true, batch.getFeatures(0))[0], fused.output(true, batch.getFeatures(0))[0], 1e-5, "training output");
             fused.fit(batch);
+            assertTrue(((ReluAfterFusedBatchNorm) fused.getLayer("relu")).passedThrough(), "the fused ReLU passed the helper's output through");
             dl4j.fit(batch);
         }
         // Parameters include γ, β and the running mean and variance the layer moves from the helper's batch stats.
@@ -107,16 +116,28 @@ class FusedBatchNormHelperTest {
         INDArray x = Nd4j.randn(DataType.DOUBLE, shape).muli(3).addi(2), dy = Nd4j.randn(DataType.DOUBLE, shape);
         checkAgainstFormulas(x, dy, DataType.DOUBLE, 1e-10);
         checkAgainstFormulas(x, dy, DataType.FLOAT, 1e-5);
+        checkAgainstFormulas(x, dy, DataType.DOUBLE, 1e-10, true);
+        checkAgainstFormulas(x, dy, DataType.FLOAT, 1e-5, true);
     }
 
-    /** Runs the helper forward and backward on x and dy cast to {@code type}; checks against the formulas in ND4J ops on the double originals. */
     private static void checkAgainstFormulas(INDArray x, INDArray dy, DataType type, double tolerance) {
+        checkAgainstFormulas(x, dy, type, tolerance, false);
+    }
+
+    /**
+     * Runs the helper forward and backward on x and dy cast to {@code type}, with the ReLU fused in or
+     * not; checks against the formulas in ND4J ops on the double originals.
+     */
+    private static void checkAgainstFormulas(INDArray x, INDArray dy, DataType type, double tolerance, boolean relu) {
         int channels = (int) x.size(1);
         long[] perChannel = {1, channels, 1, 1};
         INDArray gamma = Nd4j.rand(DataType.DOUBLE, 1, channels).addi(0.5), beta = Nd4j.randn(DataType.DOUBLE, 1, channels);
         INDArray dGamma = Nd4j.create(type, 1, channels), dBeta = Nd4j.create(type, 1, channels);
         LayerWorkspaceMgr ws = LayerWorkspaceMgr.noWorkspaces();
         FusedBatchNormHelper helper = new FusedBatchNormHelper();
+        if (relu) {
+            helper.fuseRelu();
+        }
         INDArray xt = type == x.dataType() ? x : x.castTo(type), dyt = dy.castTo(type), gt = gamma.castTo(type), bt = beta.castTo(type);
         INDArray out = helper.preOutput(xt, true, null, gt, bt, null, null, 0.9, 1e-5, null, ws);
         INDArray dx = helper.backpropGradient(xt, dyt, null, gt, bt, dGamma, dBeta, 1e-5, null, ws).getSecond();
@@ -126,14 +147,22 @@ class FusedBatchNormHelperTest {
         INDArray std = var.add(1e-5).reshape(perChannel);
         org.nd4j.linalg.ops.transforms.Transforms.sqrt(std, false);
         INDArray xHat = x.sub(mean.reshape(perChannel)).div(std);
+        INDArray y = xHat.mul(gamma.reshape(perChannel)).add(beta.reshape(perChannel));
+        if (relu) {
+            // max(0, y) forward; backward the gradient reaches y only where y > 0.
+            INDArray positive = y.gt(0).castTo(DataType.DOUBLE);
+            assertTrue(positive.sumNumber().doubleValue() > 0.2 * y.length() && positive.sumNumber().doubleValue() < 0.8 * y.length(), "ReLU clamps a good share");
+            dy = dy.mul(positive);
+            y = y.mul(positive);
+        }
         INDArray expectedDBeta = dy.sum(0, 2, 3).reshape(1, channels), expectedDGamma = dy.mul(xHat).sum(0, 2, 3).reshape(1, channels);
-        assertClose(xHat.mul(gamma.reshape(perChannel)).add(beta.reshape(perChannel)), out, tolerance, type + " output");
+        assertClose(y, out, tolerance, type + (relu ? " output after ReLU" : " output"));
         assertClose(expectedDBeta, dBeta, tolerance, type + " dβ");
         assertClose(expectedDGamma, dGamma, tolerance, type + " dγ");
         double m = x.length() / (double) channels;
         INDArray expectedDx = dy.mul(m).sub(expectedDBeta.reshape(perChannel)).sub(xHat.mul(expectedDGamma.reshape(perChannel)))
                 .mul(gamma.reshape(perChannel)).div(std).div(m);
-        assertClose(expectedDx, dx, tolerance, type + " dx");
+        assertClose(expectedDx, dx, tolerance, type + (relu ? " dx through the ReLU" : " dx"));
         assertClose(mean, helper.getMeanCache(type), tolerance, type + " batch mean");
         assertClose(var, helper.getVarCache(type), tolerance, type + " batch variance");
     }
@@ -153,6 +182,29 @@ class FusedBatchNormHelperTest {
                 .maxRelError(1e-5)
                 .minAbsoluteError(1e-9)
                 .print(GradientCheckUtil.PrintMode.FAILURES_ONLY)));
+    }
+
+    @Test
+    void reluIsNotFusedWhenTheBatchNormFeedsAnotherVertexToo() {
+        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder()
+                .seed(3).dataType(DataType.FLOAT).updater(new Adam(0.01))
+                .graphBuilder()
+                .addInputs("in")
+                .setInputTypes(InputType.convolutional(6, 5, 2))
+                .addLayer("conv", new ConvolutionLayer.Builder(3, 3).nOut(4).hasBias(false).activation(Activation.IDENTITY).build(), "in")
+                .addLayer("bn", new BatchNormalization.Builder().build(), "conv")
+                .addLayer("relu", new ActivationLayer.Builder().activation(Activation.RELU).build(), "bn")
+                .addLayer("leaky", new ActivationLayer.Builder().activation(Activation.LEAKYRELU).build(), "bn")
+                .addVertex("sum", new org.deeplearning4j.nn.conf.graph.ElementWiseVertex(org.deeplearning4j.nn.conf.graph.ElementWiseVertex.Op.Add), "relu", "leaky")
+                .addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(3).activation(Activation.SOFTMAX).build(), "sum")
+                .setOutputs("out")
+                .build();
+        ComputationGraph graph = new ComputationGraph(conf);
+        graph.init();
+        assertEquals(1, FusedBatchNormHelper.install(graph));
+        // "bn" also feeds the leaky ReLU, which must see the unclamped values.
+        assertEquals(org.deeplearning4j.nn.layers.ActivationLayer.class, graph.getLayer("relu").getClass());
+        assertEquals(org.deeplearning4j.nn.layers.ActivationLayer.class, graph.getLayer("leaky").getClass());
     }
 
     @Test
