@@ -41,15 +41,20 @@ class FusedBatchNormHelperTest {
         return graph(type, fused, new Adam(0.01));
     }
 
-    private static ComputationGraph graph(DataType type, boolean fused, org.nd4j.linalg.learning.config.IUpdater updater) {
-        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder()
+    /** Input "in" (2×6×5 maps) → "conv" → batch norm "bn" → ReLU layer "relu". */
+    private static ComputationGraphConfiguration.GraphBuilder convBnRelu(DataType type, org.nd4j.linalg.learning.config.IUpdater updater) {
+        return new NeuralNetConfiguration.Builder()
                 .seed(3).dataType(type).updater(updater)
                 .graphBuilder()
                 .addInputs("in")
                 .setInputTypes(InputType.convolutional(6, 5, 2))
                 .addLayer("conv", new ConvolutionLayer.Builder(3, 3).nOut(4).hasBias(false).activation(Activation.IDENTITY).build(), "in")
                 .addLayer("bn", new BatchNormalization.Builder().build(), "conv")
-                .addLayer("relu", new ActivationLayer.Builder().activation(Activation.RELU).build(), "bn")
+                .addLayer("relu", new ActivationLayer.Builder().activation(Activation.RELU).build(), "bn");
+    }
+
+    private static ComputationGraph graph(DataType type, boolean fused, org.nd4j.linalg.learning.config.IUpdater updater) {
+        ComputationGraphConfiguration conf = convBnRelu(type, updater)
                 .addLayer("dense", new DenseLayer.Builder().nOut(5).activation(Activation.TANH).build(), "relu")
                 .addLayer("bn_dense", new BatchNormalization.Builder().build(), "dense")
                 .addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(3).activation(Activation.SOFTMAX).build(), "bn_dense")
@@ -186,14 +191,7 @@ class FusedBatchNormHelperTest {
 
     @Test
     void reluIsNotFusedWhenTheBatchNormFeedsAnotherVertexToo() {
-        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder()
-                .seed(3).dataType(DataType.FLOAT).updater(new Adam(0.01))
-                .graphBuilder()
-                .addInputs("in")
-                .setInputTypes(InputType.convolutional(6, 5, 2))
-                .addLayer("conv", new ConvolutionLayer.Builder(3, 3).nOut(4).hasBias(false).activation(Activation.IDENTITY).build(), "in")
-                .addLayer("bn", new BatchNormalization.Builder().build(), "conv")
-                .addLayer("relu", new ActivationLayer.Builder().activation(Activation.RELU).build(), "bn")
+        ComputationGraphConfiguration conf = convBnRelu(DataType.FLOAT, new Adam(0.01))
                 .addLayer("leaky", new ActivationLayer.Builder().activation(Activation.LEAKYRELU).build(), "bn")
                 .addVertex("sum", new org.deeplearning4j.nn.conf.graph.ElementWiseVertex(org.deeplearning4j.nn.conf.graph.ElementWiseVertex.Op.Add), "relu", "leaky")
                 .addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(3).activation(Activation.SOFTMAX).build(), "sum")
