@@ -90,7 +90,7 @@ public final class FusedBatchNormHelper implements BatchNormalizationHelper {
         return relu && activations == lastReluOutput;
     }
 
-    static boolean supports(BatchNormalization bn) {
+    private static boolean supports(BatchNormalization bn) {
         org.deeplearning4j.nn.conf.layers.BatchNormalization conf = (org.deeplearning4j.nn.conf.layers.BatchNormalization) bn.getConfig();
         DataType type = bn.getParam(BatchNormalizationParamInitializer.GLOBAL_MEAN).dataType();
         return !conf.isLockGammaBeta() && conf.getCnn2DFormat() == CNN2DFormat.NCHW
